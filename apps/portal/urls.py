@@ -1,0 +1,8 @@
+from django.urls import path
+
+from apps.portal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("my/", views.dashboard, name="portal_home"),
+]
