@@ -26,6 +26,8 @@ def _clean_cache() -> Iterator[None]:
 
 
 def _clear_cache() -> None:
+    if not settings.configured:  # pure tests run with -p no:django
+        return
     backend = settings.CACHES["default"]["BACKEND"]
     if backend.endswith("RedisCache"):
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -68,9 +69,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "auditlog",
     "csp",
+    "django.contrib.postgres",
     # Wattline, lowest layer first.
     "apps.core",
     "apps.accounts",
+    "apps.metering",
+    "apps.tariffs",
+    "apps.contracts",
     "apps.portal",
 ]
 
@@ -165,7 +170,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "contracts-scheduled-transitions": {
+        "task": "contracts.apply_scheduled_transitions",
+        "schedule": crontab(minute=5),  # hourly: idempotent, catches up after downtime
+    },
+    "metering-ensure-partitions": {
+        "task": "metering.ensure_partitions",
+        "schedule": crontab(minute=17, hour=3),
+    },
+}
 
 # --- Authentication -------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -15,5 +15,9 @@ urlpatterns = [
     path("account/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("tariffs/", include("apps.tariffs.urls")),
+    path("my/profile/", include("apps.accounts.profile_urls")),
+    path("my/contracts/", include("apps.contracts.urls")),
+    path("staff/", include("apps.portal.staff_urls")),
     path("", include("apps.portal.urls")),
 ]

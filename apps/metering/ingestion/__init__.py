@@ -1,0 +1,16 @@
+"""Reading ingestion: every way in (CSV, ESPI XML, API) goes through ``ingest_candidates``."""
+
+from apps.metering.ingestion._csv import BadHeader, csv_candidates
+from apps.metering.ingestion._load import IngestReport, ingest_candidates
+from apps.metering.ingestion._parse import CandidateRow, RowError, StagedRow, check_row
+
+__all__ = [
+    "BadHeader",
+    "CandidateRow",
+    "IngestReport",
+    "RowError",
+    "StagedRow",
+    "check_row",
+    "csv_candidates",
+    "ingest_candidates",
+]

@@ -1,0 +1,49 @@
+"""Monthly partitions of the interval-readings table."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection
+
+TABLE = "metering_intervalreading"
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def partition_name(month: dt.date) -> str:
+    return f"{TABLE}_y{month.year:04d}m{month.month:02d}"
+
+
+def ensure_reading_partitions(*, first: dt.date, last: dt.date) -> list[str]:
+    """Create the monthly partitions covering dates ``first``..``last`` (UTC months).
+
+    Idempotent: existing partitions are left alone. Returns the names created.
+    """
+    created: list[str] = []
+    month = _month_start(first)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s",
+            [TABLE],
+        )
+        existing = {row[0] for row in cursor.fetchall()}
+        while month <= last:
+            name = partition_name(month)
+            if name not in existing:
+                upper = _next_month(month)
+                cursor.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {TABLE} '
+                    f"FOR VALUES FROM ('{month.isoformat()} 00:00+00') "
+                    f"TO ('{upper.isoformat()} 00:00+00')"
+                )
+                created.append(name)
+            month = _next_month(month)
+    return created
