@@ -175,6 +175,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "contracts.apply_scheduled_transitions",
         "schedule": crontab(minute=5),  # hourly: idempotent, catches up after downtime
     },
+    "metering-fill-gaps": {
+        "task": "metering.fill_gaps",
+        "schedule": crontab(minute=40, hour=4),
+    },
     "metering-ensure-partitions": {
         "task": "metering.ensure_partitions",
         "schedule": crontab(minute=17, hour=3),
@@ -244,6 +248,7 @@ OTP_STATIC_THROTTLE_FACTOR = 1
 WATTLINE_BACKUP_CODE_COUNT = 10
 
 # --- Email --------------------------------------------------------------------
+WATTLINE_PUBLIC_URL = env.str("WATTLINE_PUBLIC_URL", "http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Wattline <no-reply@wattline.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 _email_url = env.optional_str("EMAIL_URL")

@@ -11,5 +11,15 @@ class MeteringConfig(AppConfig):
 
         from apps.metering import models
 
-        for model in (models.Premise, models.SupplyPoint, models.Meter):
+        # Interval readings are audited per import (ImportBatch with its actor) and per
+        # replaced value (ReadingRevision); a row-level audit entry per reading would
+        # multiply the largest table. Everything else is audited row by row.
+        for model in (
+            models.Premise,
+            models.SupplyPoint,
+            models.Meter,
+            models.RegisterRead,
+            models.HeadEndSystem,
+            models.AlertPreference,
+        ):
             auditlog.register(model)

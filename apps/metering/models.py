@@ -229,3 +229,143 @@ class ReadingRevision(models.Model):
             f"{self.supply_point_id} {self.interval_start:%Y-%m-%d %H:%M}: "
             f"{self.old_kwh_import} ({self.old_quality}) → {self.new_kwh_import}"
         )
+
+
+class MeterEvent(models.Model):
+    """Something a meter reported: power lost or restored, tampering.
+
+    Outage detection reads these.
+    """
+
+    class Kind(models.TextChoices):
+        POWER_LOST = "POWER_LOST", _("Power lost")
+        POWER_RESTORED = "POWER_RESTORED", _("Power restored")
+        TAMPER = "TAMPER", _("Tamper alarm")
+
+    supply_point = models.ForeignKey(SupplyPoint, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"))
+    source = models.CharField(_("source"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("meter event")
+        verbose_name_plural = _("meter events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["supply_point", "kind", "occurred_at"], name="metering_event_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.supply_point_id} {self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class RegisterRead(models.Model):
+    """A cumulative register value of a (non-smart) meter at a moment."""
+
+    class Quality(models.TextChoices):
+        ACTUAL = "ACTUAL", _("Actual")
+        CUSTOMER = "CUSTOMER", _("Customer read")
+        ESTIMATED = "ESTIMATED", _("Estimated")
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="register_reads")
+    read_at = models.DateTimeField(_("read at"))
+    register_kwh = models.DecimalField(_("register (kWh)"), max_digits=14, decimal_places=3)
+    quality = models.CharField(
+        _("quality"), max_length=10, choices=Quality.choices, default=Quality.ACTUAL
+    )
+    source = models.CharField(_("source"), max_length=32, blank=True)
+    received_at = models.DateTimeField(_("received at"))
+
+    class Meta:
+        verbose_name = _("register read")
+        verbose_name_plural = _("register reads")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter", "read_at"], name="metering_register_read_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(register_kwh__gte=0), name="metering_register_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.read_at:%Y-%m-%d} {self.register_kwh} kWh"
+
+
+class HeadEndSystem(models.Model):
+    """A meter head-end allowed to push readings and events through the API.
+
+    Only a SHA-256 hash of its token is stored; the token is shown once when issued.
+    """
+
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    token_prefix = models.CharField(_("token prefix"), max_length=12, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("head-end system")
+        verbose_name_plural = _("head-end systems")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token_prefix}…)"
+
+
+class AlertPreference(models.Model):
+    """How eager unusual-consumption alerts are for one supply point, as its customer set it."""
+
+    class Sensitivity(models.TextChoices):
+        LOW = "LOW", _("Only big changes")
+        NORMAL = "NORMAL", _("Normal")
+        HIGH = "HIGH", _("Tell me about smaller changes too")
+
+    supply_point = models.OneToOneField(
+        SupplyPoint, on_delete=models.CASCADE, related_name="alert_preference"
+    )
+    sensitivity = models.CharField(
+        _("sensitivity"), max_length=8, choices=Sensitivity.choices, default=Sensitivity.NORMAL
+    )
+    disabled_kinds = models.JSONField(_("alerts turned off"), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("alert preference")
+        verbose_name_plural = _("alert preferences")
+
+    def __str__(self) -> str:
+        return f"alerts for {self.supply_point_id}: {self.sensitivity}"
+
+
+class ConsumptionAlert(models.Model):
+    """One unusual-consumption finding. At most one per supply point, kind and day."""
+
+    class Kind(models.TextChoices):
+        HIGH_DAILY = "HIGH_DAILY", _("Much higher daily use than usual")
+        HIGH_BASELOAD = "HIGH_BASELOAD", _("High constant night-time use")
+        STEP_CHANGE = "STEP_CHANGE", _("Sudden lasting change in use")
+        ZERO_USE = "ZERO_USE", _("No consumption for several days")
+
+    supply_point = models.ForeignKey(SupplyPoint, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    day = models.DateField(_("day"), help_text=_("Local day the finding is about."))
+    detected_at = models.DateTimeField(_("detected at"))
+    observed = models.DecimalField(_("observed"), max_digits=12, decimal_places=3)
+    expected = models.DecimalField(_("expected"), max_digits=12, decimal_places=3)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("consumption alert")
+        verbose_name_plural = _("consumption alerts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["supply_point", "kind", "day"], name="metering_alert_once_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supply_point_id} {self.kind} {self.day.isoformat()}"

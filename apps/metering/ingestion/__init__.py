@@ -2,14 +2,21 @@
 
 from apps.metering.ingestion._csv import BadHeader, csv_candidates
 from apps.metering.ingestion._load import IngestReport, ingest_candidates
-from apps.metering.ingestion._parse import CandidateRow, RowError, StagedRow, check_row
+from apps.metering.ingestion._parse import (
+    CandidateRow,
+    RowChecker,
+    RowError,
+    SupplyPointFacts,
+    check_row,
+)
 
 __all__ = [
     "BadHeader",
     "CandidateRow",
     "IngestReport",
+    "RowChecker",
     "RowError",
-    "StagedRow",
+    "SupplyPointFacts",
     "check_row",
     "csv_candidates",
     "ingest_candidates",

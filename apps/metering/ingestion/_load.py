@@ -3,32 +3,69 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.db import connection, transaction
 
 from apps.core import clock
-from apps.metering.ingestion._parse import CandidateRow, RowError, StagedRow, check_row
-from apps.metering.models import ImportBatch
+from apps.metering.ingestion._parse import CandidateRow, RowChecker, RowError, SupplyPointFacts
+from apps.metering.models import ImportBatch, SupplyPoint
 from apps.metering.partitions import ensure_reading_partitions
 
-ABSURD_FACTOR = 2  # more than twice the contracted power over the interval is not believable
+T = TypeVar("T")
 MAX_ERRORS_KEPT = 10_000
-_COPY_CHUNK = 5_000
+_CHUNK = 10_000
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE reading_staging (
     row_no integer NOT NULL,
-    cups text NOT NULL,
+    supply_point_id bigint NOT NULL,
     interval_start timestamptz NOT NULL,
     duration_minutes smallint NOT NULL,
     kwh_import numeric(12, 3) NOT NULL,
     kwh_export numeric(12, 3) NOT NULL,
-    quality text NOT NULL,
-    supply_point_id bigint
+    quality text NOT NULL
 ) ON COMMIT DROP
 """
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
+    iterator = iter(items)
+    while chunk := tuple(itertools.islice(iterator, size)):
+        yield chunk
+
+
+_COPY_STAGING = (
+    "COPY reading_staging (row_no, supply_point_id, interval_start, duration_minutes,"
+    " kwh_import, kwh_export, quality) FROM STDIN"
+)
+
+
+class _SupplyPoints:
+    """What one ingestion knows of supply points, looked up a chunk at a time."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, SupplyPointFacts | None] = {}
+
+    def prefetch(self, cups: set[str]) -> None:
+        wanted = [c for c in cups if c not in self._known]
+        if not wanted:
+            return
+        rows = SupplyPoint.objects.filter(external_id__in=wanted).values_list(
+            "external_id", "id", "contracted_power_kw"
+        )
+        for external_id, pk, power in rows:
+            self._known[external_id] = SupplyPointFacts(pk, str(power))
+        for code in wanted:
+            self._known.setdefault(code, None)
+
+    def get(self, cups: str) -> SupplyPointFacts | None:
+        if cups not in self._known:
+            self.prefetch({cups})
+        return self._known[cups]
 
 
 @dataclass
@@ -48,87 +85,69 @@ class IngestReport:
         return self.inserted + self.corrected
 
 
-def _copy_rows(cursor: object, rows: Iterable[StagedRow]) -> int:
-    count = 0
-    with cursor.copy(  # type: ignore[attr-defined]
-        "COPY reading_staging (row_no, cups, interval_start, duration_minutes, kwh_import, "
-        "kwh_export, quality) FROM STDIN"
-    ) as copy:
-        buffer: list[str] = []
-        for r in rows:
-            buffer.append(
-                f"{r.row}\t{r.supply_point}\t{r.interval_start}\t{r.duration_minutes}\t"
-                f"{r.kwh_import}\t{r.kwh_export}\t{r.quality}\n"
-            )
-            if len(buffer) >= _COPY_CHUNK:
-                copy.write("".join(buffer))
-                count += len(buffer)
-                buffer.clear()
-        if buffer:
-            copy.write("".join(buffer))
-            count += len(buffer)
-    return count
-
-
-def _set_based_errors(cursor: object) -> list[RowError]:
-    """Resolve supply points and find what only stored data can tell. Marks rows invalid."""
-    run = cursor.execute  # type: ignore[attr-defined]
-    run(
-        "UPDATE reading_staging s SET supply_point_id = sp.id "
-        "FROM metering_supplypoint sp WHERE sp.external_id = s.cups"
-    )
-    errors: list[RowError] = []
-    run("SELECT row_no, cups FROM reading_staging WHERE supply_point_id IS NULL ORDER BY row_no")
-    errors += [
-        RowError(row, "supply_point", "unknown supply point", cups)
-        for row, cups in cursor.fetchall()  # type: ignore[attr-defined]
-    ]
-    run(
-        "SELECT s.row_no, s.kwh_import, s.kwh_export, s.duration_minutes, sp.contracted_power_kw "
-        "FROM reading_staging s JOIN metering_supplypoint sp ON sp.id = s.supply_point_id "
-        "WHERE greatest(s.kwh_import, s.kwh_export) > "
-        "      sp.contracted_power_kw * s.duration_minutes / 60.0 * %s "
-        "ORDER BY s.row_no",
-        [ABSURD_FACTOR],
-    )
-    for row, kwh_import, kwh_export, minutes, power in cursor.fetchall():  # type: ignore[attr-defined]
-        name = "kwh_import" if kwh_import >= kwh_export else "kwh_export"
-        value = max(kwh_import, kwh_export)
-        errors.append(
-            RowError(
-                row,
-                name,
-                f"absurd: {value} kWh in {minutes} minutes is more than {ABSURD_FACTOR} times "
-                f"the contracted power of {power} kW",
-                str(value),
-            )
+def _copy_checked(
+    cursor: object,
+    candidates: Iterable[CandidateRow | RowError],
+    errors: list[RowError],
+) -> tuple[int, int]:
+    """Check candidates a chunk at a time and COPY the good ones. Returns (read, staged)."""
+    supply_points = _SupplyPoints()
+    checker = RowChecker(supply_points.get)
+    read = staged = 0
+    for chunk in _batched(candidates, _CHUNK):
+        read += len(chunk)
+        # Look supply points up before this chunk's COPY: no query may run on the
+        # connection while a COPY is open on it.
+        supply_points.prefetch(
+            {c.supply_point.strip().upper() for c in chunk if isinstance(c, CandidateRow)}
         )
+        lines = []
+        stage = checker.stage
+        for candidate in chunk:
+            checked = candidate if type(candidate) is RowError else stage(candidate)  # type: ignore[arg-type]
+            if type(checked) is str:
+                lines.append(checked)
+            else:
+                errors.append(checked)  # type: ignore[arg-type]
+        if lines:
+            with cursor.copy(_COPY_STAGING) as copy:  # type: ignore[attr-defined]
+                copy.write("".join(lines))
+            staged += len(lines)
+    return read, staged
+
+
+def _duplicates(cursor: object) -> list[RowError]:
+    """Later rows for an interval already given earlier in the same input; removed from staging."""
+    run = cursor.execute  # type: ignore[attr-defined]
     run(
         "SELECT row_no, first_row FROM ("
         "  SELECT row_no, min(row_no) OVER w AS first_row, row_number() OVER w AS n"
-        "  FROM reading_staging WHERE supply_point_id IS NOT NULL"
+        "  FROM reading_staging"
         "  WINDOW w AS (PARTITION BY supply_point_id, interval_start ORDER BY row_no)"
         ") d WHERE n > 1 ORDER BY row_no"
     )
-    errors += [
+    errors = [
         RowError(row, "interval_start", f"duplicate of row {first} in this file")
         for row, first in cursor.fetchall()  # type: ignore[attr-defined]
     ]
     if errors:
-        run(
-            "DELETE FROM reading_staging WHERE row_no = ANY(%s)",
-            [[e.row for e in errors]],
-        )
+        run("DELETE FROM reading_staging WHERE row_no = ANY(%s)", [[e.row for e in errors]])
     return errors
 
 
-def _upsert(cursor: object, *, batch_id: int, source: str, now: dt.datetime) -> dict[str, int]:
+def _upsert(
+    cursor: object, *, staged: int, batch_id: int, source: str, now: dt.datetime
+) -> tuple[dict[str, int], list[RowError]]:
+    """Insert what is new; if some intervals were already there, classify and correct them.
+
+    Returns the counts and the in-file duplicates found on the way.
+    """
     run = cursor.execute  # type: ignore[attr-defined]
-    run("SELECT count(*), min(interval_start), max(interval_start) FROM reading_staging")
-    staged, first, last = cursor.fetchone()  # type: ignore[attr-defined]
     counts = {"inserted": 0, "corrected": 0, "unchanged": 0, "ignored": 0}
     if not staged:
-        return counts
+        return counts, []
+    run("SELECT min(interval_start), max(interval_start) FROM reading_staging")
+    first, last = cursor.fetchone()  # type: ignore[attr-defined]
     ensure_reading_partitions(first=first.date(), last=last.date())
     run(
         "INSERT INTO metering_intervalreading (supply_point_id, interval_start, duration_minutes,"
@@ -140,8 +159,9 @@ def _upsert(cursor: object, *, batch_id: int, source: str, now: dt.datetime) -> 
     )
     counts["inserted"] = cursor.rowcount  # type: ignore[attr-defined]
     if counts["inserted"] == staged:
-        return counts
-    # Some intervals were already stored: classify them against what is there.
+        return counts, []  # all new, hence no duplicates within the input either
+    # Some rows were not inserted: duplicates within the input, or intervals already stored.
+    duplicates = _duplicates(cursor)
     run(
         "CREATE TEMP TABLE reading_conflicts ON COMMIT DROP AS"
         " SELECT s.supply_point_id, s.interval_start, s.duration_minutes, s.kwh_import,"
@@ -182,7 +202,7 @@ def _upsert(cursor: object, *, batch_id: int, source: str, now: dt.datetime) -> 
     names = {"CORRECT": "corrected", "UNCHANGED": "unchanged", "IGNORED": "ignored"}
     for action, count in cursor.fetchall():  # type: ignore[attr-defined]
         counts[names[action]] = count
-    return counts
+    return counts, duplicates
 
 
 def ingest_candidates(
@@ -211,28 +231,15 @@ def ingest_candidates(
         actor=actor if getattr(actor, "pk", None) else None,
         actor_label=actor_label or str(actor or "system"),
     )
-    parse_errors: list[RowError] = []
-    total = 0
-
-    def staged_rows() -> Iterable[StagedRow]:
-        nonlocal total
-        for candidate in candidates:
-            total += 1
-            checked = candidate if isinstance(candidate, RowError) else check_row(candidate)
-            if isinstance(checked, RowError):
-                parse_errors.append(checked)
-            else:
-                yield checked
-
+    errors: list[RowError] = []
     report = IngestReport(batch_id=batch.pk, status=ImportBatch.Status.DONE)
     try:
-        _ingest(batch.pk, staged_rows, parse_errors, report, strict=strict, source=source, now=now)
+        _ingest(batch.pk, candidates, errors, report, strict=strict, source=source, now=now)
     except BaseException:
         ImportBatch.objects.filter(pk=batch.pk).update(
             status=ImportBatch.Status.FAILED, finished_at=clock.now()
         )
         raise
-    report.rows_total = total
     ImportBatch.objects.filter(pk=batch.pk).update(
         status=report.status,
         rows_total=report.rows_total,
@@ -249,8 +256,8 @@ def ingest_candidates(
 
 def _ingest(
     batch_id: int,
-    staged_rows: Callable[[], Iterable[StagedRow]],
-    parse_errors: list[RowError],
+    candidates: Iterable[CandidateRow | RowError],
+    errors: list[RowError],
     report: IngestReport,
     *,
     strict: bool,
@@ -262,16 +269,21 @@ def _ingest(
         with connection.connection.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute("DROP TABLE IF EXISTS reading_staging, reading_conflicts")
             cursor.execute(_CREATE_STAGING)
-            _copy_rows(cursor, staged_rows())
-            set_errors = _set_based_errors(cursor)
-            errors = sorted(parse_errors + set_errors, key=lambda e: (e.row, e.field))
-            report.errors = errors
+            report.rows_total, staged = _copy_checked(cursor, candidates, errors)
+            if strict:
+                errors += _duplicates(cursor)
+                if errors:
+                    report.status = ImportBatch.Status.REJECTED
+                    report.errors = sorted(errors, key=lambda e: (e.row, e.field))
+                    report.invalid = len(errors)
+                    cursor.execute("DROP TABLE reading_staging")
+                    return
+            counts, duplicates = _upsert(
+                cursor, staged=staged, batch_id=batch_id, source=source, now=now
+            )
+            errors += duplicates
+            report.errors = sorted(errors, key=lambda e: (e.row, e.field))
             report.invalid = len(errors)
-            if strict and errors:
-                report.status = ImportBatch.Status.REJECTED
-                cursor.execute("DROP TABLE reading_staging")
-                return
-            counts = _upsert(cursor, batch_id=batch_id, source=source, now=now)
             report.inserted = counts["inserted"]
             report.corrected = counts["corrected"]
             report.unchanged = counts["unchanged"]

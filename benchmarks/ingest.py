@@ -1,0 +1,148 @@
+"""Benchmark: bulk ingestion of interval readings through the real ingestion service.
+
+    python benchmarks/ingest.py --readings 10000000 [--supply-points 10000] [--workers 2]
+
+Generates head-end style daily files (every supply point's 15-minute readings
+for one day: 10,000 × 96 ≈ 960,000 rows, ~60 MB) under benchmarks/data/,
+ingests them with ``apps.metering.ingestion.ingest_candidates`` (COPY into
+staging, set-based checks, one upsert) in ``--workers`` processes, then
+re-ingests one file to show that nothing new is stored. Prints its figures and
+ends with ``readings_per_s=<number>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import DATA, setup_django
+
+INTERVAL = dt.timedelta(minutes=15)
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+HEADER = "supply_point,interval_start,duration_minutes,kwh_import,kwh_export,quality\n"
+
+
+def cups_list(count: int) -> list[str]:
+    from apps.metering.identifiers import make_cups
+
+    return [make_cups(9999, serial) for serial in range(1, count + 1)]
+
+
+def generate_files(cups: list[str], intervals: int) -> list[Path]:
+    folder = DATA / f"ingest_{len(cups)}x{intervals}"
+    folder.mkdir(parents=True, exist_ok=True)
+    per_day = 96
+    days = -(-intervals // per_day)
+    files = []
+    rng = random.Random(7)
+    for day in range(days):
+        path = folder / f"readings_{(START + dt.timedelta(days=day)).date()}.csv"
+        files.append(path)
+        if path.exists():
+            continue
+        first = day * per_day
+        count = min(per_day, intervals - first)
+        times = [(START + INTERVAL * (first + i)).isoformat() for i in range(count)]
+        with path.open("w") as out:
+            out.write(HEADER)
+            for code in cups:
+                base = rng.randint(50, 400)
+                out.write(
+                    "".join(
+                        f"{code},{t},15,0.{(base + (i * 37) % 200):03d},0.000,ACTUAL\n"
+                        for i, t in enumerate(times)
+                    )
+                )
+    return files
+
+
+def ensure_supply_points(cups: list[str]) -> None:
+    from apps.accounts.models import Address
+    from apps.metering.models import Premise, SupplyPoint
+
+    existing = set(
+        SupplyPoint.objects.filter(external_id__in=cups).values_list("external_id", flat=True)
+    )
+    missing = [c for c in cups if c not in existing]
+    if not missing:
+        return
+    address = Address.objects.create(line1="Benchmark street 1", postcode="00000", city="Bench")
+    premise = Premise.objects.create(address=address)
+    SupplyPoint.objects.bulk_create(
+        [SupplyPoint(external_id=c, premise=premise) for c in missing], batch_size=5000
+    )
+
+
+def _ingest_file(path: str) -> tuple[str, int, int, int, float]:
+    setup_django(migrate=False)
+    from apps.metering.ingestion import csv_candidates, ingest_candidates
+
+    began = time.perf_counter()
+    with open(path, newline="") as handle:
+        report = ingest_candidates(csv_candidates(handle), source="CSV", filename=Path(path).name)
+    elapsed = time.perf_counter() - began
+    return path, report.rows_total, report.inserted, report.invalid, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=10_000_000)
+    parser.add_argument("--supply-points", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep earlier readings (default: start empty)"
+    )
+    args = parser.parse_args()
+    intervals = max(args.readings // args.supply_points, 1)
+
+    setup_django()
+    from django.db import connection
+
+    from apps.metering.models import IntervalReading
+
+    cups = cups_list(args.supply_points)
+    ensure_supply_points(cups)
+    t0 = time.perf_counter()
+    files = generate_files(cups, intervals)
+    print(
+        f"data: {len(files)} files, {args.supply_points} supply points x {intervals} intervals "
+        f"({time.perf_counter() - t0:.1f} s to generate or reuse)"
+    )
+    if not args.keep:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE metering_intervalreading, metering_readingrevision")
+    connection.close()
+
+    began = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        results = pool.map(_ingest_file, [str(f) for f in files], chunksize=1)
+    wall = time.perf_counter() - began
+    rows = sum(r[1] for r in results)
+    inserted = sum(r[2] for r in results)
+    invalid = sum(r[3] for r in results)
+    per_file = sorted(r[4] for r in results)
+    print(
+        f"ingested: {rows} rows, {inserted} new, {invalid} invalid, {wall:.1f} s wall "
+        f"with {args.workers} workers; per file median {per_file[len(per_file) // 2]:.1f} s"
+    )
+    stored = IntervalReading.objects.count()
+    print(f"stored readings: {stored}")
+
+    again_began = time.perf_counter()
+    _, again_rows, again_inserted, _, _ = _ingest_file(str(files[0]))
+    again = time.perf_counter() - again_began
+    print(
+        f"re-ingest of {files[0].name}: {again_rows} rows, {again_inserted} new, "
+        f"{IntervalReading.objects.count() - stored} stored in addition ({again:.1f} s)"
+    )
+    print(f"readings_per_s={rows / wall:.0f}")
+
+
+if __name__ == "__main__":
+    main()
