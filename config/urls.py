@@ -18,6 +18,10 @@ urlpatterns = [
     path("tariffs/", include("apps.tariffs.urls")),
     path("my/profile/", include("apps.accounts.profile_urls")),
     path("my/contracts/", include("apps.contracts.urls")),
+    path("my/usage/", include("apps.portal.usage_urls")),
+    path("my/notifications/", include("apps.portal.notification_urls")),
+    path("staff/operations/", include("apps.portal.ops_urls")),
     path("staff/", include("apps.portal.staff_urls")),
+    path("api/v1/metering/", include("apps.metering.api_urls")),
     path("", include("apps.portal.urls")),
 ]

@@ -54,7 +54,8 @@ def notification_send(
             )
     except IntegrityError:  # a concurrent sender won the race
         return Sent(Notification.objects.get(user=user, dedupe_key=dedupe_key[:200]), False)
-    if email and getattr(user, "email", ""):
+    address: str | None = getattr(user, "email", None)
+    if email and address:
         transaction.on_commit(lambda: _email(notification.pk))
     return Sent(notification, True)
 
@@ -65,7 +66,7 @@ def _email(notification_id: int) -> None:
         return
     link = ""
     if notification.url:
-        base = getattr(settings, "WATTLINE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+        base = str(settings.WATTLINE_PUBLIC_URL).rstrip("/")
         link = f"\n\n{base}{notification.url}"
     send_mail(
         subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{notification.title}",

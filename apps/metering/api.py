@@ -7,7 +7,7 @@ Authentication: ``Authorization: Bearer <token>`` with a per-system token
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -92,7 +92,10 @@ class ReadingReportOut(serializers.Serializer):  # type: ignore[type-arg]
     unchanged = serializers.IntegerField()
     ignored_estimates = serializers.IntegerField()
     invalid = serializers.IntegerField()
-    errors = RowErrorOut(many=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
+        # "errors" would shadow Serializer.errors if declared as a class attribute.
+        return {**super().get_fields(), "errors": RowErrorOut(many=True)}
 
 
 class EventIn(serializers.Serializer):  # type: ignore[type-arg]
@@ -109,7 +112,9 @@ class EventReportOut(serializers.Serializer):  # type: ignore[type-arg]
     received = serializers.IntegerField()
     stored = serializers.IntegerField()
     duplicates = serializers.IntegerField()
-    errors = RowErrorOut(many=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
+        return {**super().get_fields(), "errors": RowErrorOut(many=True)}
 
 
 def _text(value: object) -> str:
@@ -147,7 +152,7 @@ class ReadingBatchView(APIView):
             )
             for number, item in enumerate(items, start=1)
         )
-        system: HeadEndSystem = request.auth
+        system = cast(HeadEndSystem, request.auth)
         report = ingest_candidates(
             candidates,
             source="API",
@@ -183,7 +188,7 @@ class EventBatchView(APIView):
     def post(self, request: Request) -> Response:
         body = EventBatchIn(data=request.data)
         body.is_valid(raise_exception=True)
-        system: HeadEndSystem = request.auth
+        system = cast(HeadEndSystem, request.auth)
         report = meter_events_record(
             events=body.validated_data["events"], source=f"api:{system.name}"
         )

@@ -9,7 +9,7 @@ class MeteringConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from apps.metering import models
+        from apps.metering import admin_imports, models  # noqa: F401 - registers admin classes
 
         # Interval readings are audited per import (ImportBatch with its actor) and per
         # replaced value (ReadingRevision); a row-level audit entry per reading would

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -104,7 +105,7 @@ def readings_fill_gaps(
     """
     if start.minute or start.second or start.microsecond:
         raise ValueError("start: must be on an hour boundary.")
-    params = {
+    params: dict[str, Any] = {
         "ids": supply_point_ids,
         "start": start,
         "end": end,

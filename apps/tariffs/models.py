@@ -10,6 +10,8 @@ rating engine's dataclasses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
@@ -25,7 +27,7 @@ class DateRange(Func):
     output_field = models.DateField()
 
 
-def rate_field(verbose_name: str, **kwargs: object) -> models.DecimalField:  # type: ignore[type-arg]
+def rate_field(verbose_name: Any, **kwargs: Any) -> models.DecimalField:  # type: ignore[type-arg]
     return models.DecimalField(
         verbose_name, max_digits=RATE_DIGITS, decimal_places=RATE_PLACES, **kwargs
     )
@@ -140,7 +142,9 @@ class PriceVersion(models.Model):
                     ("tariff", RangeOperators.EQUAL),
                     (DateRange("valid_from", "valid_to"), RangeOperators.OVERLAPS),
                 ],
-                violation_error_message=_("Another price version of this tariff covers these dates."),
+                violation_error_message=_(
+                    "Another price version of this tariff covers these dates."
+                ),
             ),
         ]
 
@@ -246,7 +250,9 @@ class MarketPrice(models.Model):
         verbose_name = _("market price")
         verbose_name_plural = _("market prices")
         constraints = [
-            models.UniqueConstraint(fields=["series", "starts_at"], name="tariffs_marketprice_unique"),
+            models.UniqueConstraint(
+                fields=["series", "starts_at"], name="tariffs_marketprice_unique"
+            ),
         ]
 
     def __str__(self) -> str:

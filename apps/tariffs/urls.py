@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+"""Public tariff catalogue, mounted at /tariffs/ (no sign-in needed)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from apps.tariffs import views
+
+urlpatterns = [
+    path("", views.tariff_list, name="tariff_list"),
+    path("<slug:code>/", views.tariff_detail, name="tariff_detail"),
+    path("<slug:code>/print/", views.tariff_print, name="tariff_print"),
+]

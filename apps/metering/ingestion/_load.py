@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -89,6 +89,7 @@ def _copy_checked(
     cursor: object,
     candidates: Iterable[CandidateRow | RowError],
     errors: list[RowError],
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Check candidates a chunk at a time and COPY the good ones. Returns (read, staged)."""
     supply_points = _SupplyPoints()
@@ -113,6 +114,8 @@ def _copy_checked(
             with cursor.copy(_COPY_STAGING) as copy:  # type: ignore[attr-defined]
                 copy.write("".join(lines))
             staged += len(lines)
+        if progress is not None:
+            progress(read)
     return read, staged
 
 
@@ -213,6 +216,8 @@ def ingest_candidates(
     strict: bool = False,
     actor: object | None = None,
     actor_label: str = "",
+    batch: ImportBatch | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Check, stage and store readings; return what happened, row by row for errors.
 
@@ -221,20 +226,33 @@ def ingest_candidates(
     stores nothing new. A changed value for a stored interval replaces it as
     CORRECTED and keeps the old value in ``ReadingRevision``; an estimate never
     replaces a measured value.
+
+    ``batch`` is a RUNNING batch created beforehand (uploads queued for a worker);
+    ``progress`` is called with the number of rows read after each chunk.
     """
     now = clock.now()
-    batch = ImportBatch.objects.create(
-        source=source,
-        filename=filename[:255],
-        strict=strict,
-        started_at=now,
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=actor_label or str(actor or "system"),
-    )
+    if batch is None:
+        batch = ImportBatch.objects.create(
+            source=source,
+            filename=filename[:255],
+            strict=strict,
+            started_at=now,
+            actor=actor if getattr(actor, "pk", None) else None,  # type: ignore[misc]
+            actor_label=actor_label or str(actor or "system"),
+        )
     errors: list[RowError] = []
     report = IngestReport(batch_id=batch.pk, status=ImportBatch.Status.DONE)
     try:
-        _ingest(batch.pk, candidates, errors, report, strict=strict, source=source, now=now)
+        _ingest(
+            batch.pk,
+            candidates,
+            errors,
+            report,
+            strict=strict,
+            source=source,
+            now=now,
+            progress=progress,
+        )
     except BaseException:
         ImportBatch.objects.filter(pk=batch.pk).update(
             status=ImportBatch.Status.FAILED, finished_at=clock.now()
@@ -263,13 +281,14 @@ def _ingest(
     strict: bool,
     source: str,
     now: dt.datetime,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     with transaction.atomic():
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute("DROP TABLE IF EXISTS reading_staging, reading_conflicts")
             cursor.execute(_CREATE_STAGING)
-            report.rows_total, staged = _copy_checked(cursor, candidates, errors)
+            report.rows_total, staged = _copy_checked(cursor, candidates, errors, progress)
             if strict:
                 errors += _duplicates(cursor)
                 if errors:
