@@ -1,4 +1,15 @@
-"""Bulk loading: COPY into a staging table, set-based checks, one upsert with a trail."""
+"""Bulk loading: checked rows go straight in with COPY; conflicts go through staging.
+
+For each chunk of rows (10,000) the loader first tries ``COPY`` directly into the
+partitioned readings table under a savepoint: new data (a head-end's new day)
+takes that path. A chunk that touches an interval already stored, or repeats
+one, fails on the primary key; it is rolled back to its savepoint and copied
+into a temporary staging table instead. The staged rows are then handled
+set-based: duplicates within the input reported, new intervals inserted, and
+existing ones compared (unchanged, corrected with a trail, or an estimate
+ignored because it never replaces a measured value). Strict mode stages
+everything, so one bad row rejects the whole input before anything is stored.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +17,9 @@ import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import psycopg
 from django.db import connection, transaction
 
 from apps.core import clock
@@ -18,7 +30,10 @@ from apps.metering.partitions import ensure_reading_partitions
 T = TypeVar("T")
 MAX_ERRORS_KEPT = 10_000
 _CHUNK = 10_000
-
+_COLUMNS = (
+    "supply_point_id, interval_start, duration_minutes, kwh_import, kwh_export, quality,"
+    " source, received_at, import_batch_id"
+)
 _CREATE_STAGING = """
 CREATE TEMP TABLE reading_staging (
     row_no integer NOT NULL,
@@ -27,21 +42,37 @@ CREATE TEMP TABLE reading_staging (
     duration_minutes smallint NOT NULL,
     kwh_import numeric(12, 3) NOT NULL,
     kwh_export numeric(12, 3) NOT NULL,
-    quality text NOT NULL
+    quality text NOT NULL,
+    source text NOT NULL,
+    received_at timestamptz NOT NULL,
+    import_batch_id bigint NOT NULL
 ) ON COMMIT DROP
 """
+_COPY_STAGING = f"COPY reading_staging (row_no, {_COLUMNS}) FROM STDIN"
+_COPY_DIRECT = f"COPY metering_intervalreading ({_COLUMNS}) FROM STDIN"
+
+
+@dataclass
+class IngestReport:
+    batch_id: int
+    status: str
+    rows_total: int = 0
+    inserted: int = 0
+    corrected: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    invalid: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.corrected
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
     iterator = iter(items)
     while chunk := tuple(itertools.islice(iterator, size)):
         yield chunk
-
-
-_COPY_STAGING = (
-    "COPY reading_staging (row_no, supply_point_id, interval_start, duration_minutes,"
-    " kwh_import, kwh_export, quality) FROM STDIN"
-)
 
 
 class _SupplyPoints:
@@ -69,32 +100,48 @@ class _SupplyPoints:
 
 
 @dataclass
-class IngestReport:
-    batch_id: int
-    status: str
-    rows_total: int = 0
-    inserted: int = 0
-    corrected: int = 0
-    unchanged: int = 0
-    ignored: int = 0
-    invalid: int = 0
-    errors: list[RowError] = field(default_factory=list)
+class _Loader:
+    """Moves checked chunks into the database: directly when new, else into staging."""
 
-    @property
-    def stored(self) -> int:
-        return self.inserted + self.corrected
+    cursor: Any
+    direct: bool
+    inserted_directly: int = 0
+    staged: int = 0
+    partitions: set[dt.date] = field(default_factory=set)
+
+    def ensure_partitions(self, months: set[dt.date]) -> None:
+        missing = months - self.partitions
+        if missing:
+            ensure_reading_partitions(first=min(missing), last=max(missing))
+            self.partitions |= missing
+
+    def load(self, rows: list[int], lines: list[str]) -> None:
+        if self.direct:
+            try:
+                # A savepoint: a conflict undoes this chunk only.
+                with transaction.atomic(), self.cursor.copy(_COPY_DIRECT) as copy:
+                    copy.write("".join(lines))
+                self.inserted_directly += len(lines)
+                return
+            except psycopg.errors.UniqueViolation:
+                pass
+        with self.cursor.copy(_COPY_STAGING) as copy:
+            copy.write("".join(f"{row}\t{line}" for row, line in zip(rows, lines, strict=True)))
+        self.staged += len(lines)
 
 
 def _copy_checked(
-    cursor: object,
+    loader: _Loader,
     candidates: Iterable[CandidateRow | RowError],
     errors: list[RowError],
+    *,
+    suffix: str,
     progress: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Check candidates a chunk at a time and COPY the good ones. Returns (read, staged)."""
+) -> int:
+    """Check candidates a chunk at a time and load the good ones. Returns rows read."""
     supply_points = _SupplyPoints()
-    checker = RowChecker(supply_points.get)
-    read = staged = 0
+    checker = RowChecker(supply_points.get, suffix=suffix)
+    read = 0
     for chunk in _batched(candidates, _CHUNK):
         read += len(chunk)
         # Look supply points up before this chunk's COPY: no query may run on the
@@ -102,27 +149,27 @@ def _copy_checked(
         supply_points.prefetch(
             {c.supply_point.strip().upper() for c in chunk if isinstance(c, CandidateRow)}
         )
-        lines = []
+        rows: list[int] = []
+        lines: list[str] = []
         stage = checker.stage
         for candidate in chunk:
             checked = candidate if type(candidate) is RowError else stage(candidate)  # type: ignore[arg-type]
             if type(checked) is str:
+                rows.append(candidate.row)
                 lines.append(checked)
             else:
                 errors.append(checked)  # type: ignore[arg-type]
+        loader.ensure_partitions(checker.months)
         if lines:
-            with cursor.copy(_COPY_STAGING) as copy:  # type: ignore[attr-defined]
-                copy.write("".join(lines))
-            staged += len(lines)
+            loader.load(rows, lines)
         if progress is not None:
             progress(read)
-    return read, staged
+    return read
 
 
-def _duplicates(cursor: object) -> list[RowError]:
-    """Later rows for an interval already given earlier in the same input; removed from staging."""
-    run = cursor.execute  # type: ignore[attr-defined]
-    run(
+def _duplicates(cursor: Any, *, batch_id: int) -> list[RowError]:
+    """Staged rows repeating an interval given earlier in the same input; removed from staging."""
+    cursor.execute(
         "SELECT row_no, first_row FROM ("
         "  SELECT row_no, min(row_no) OVER w AS first_row, row_number() OVER w AS n"
         "  FROM reading_staging"
@@ -131,41 +178,36 @@ def _duplicates(cursor: object) -> list[RowError]:
     )
     errors = [
         RowError(row, "interval_start", f"duplicate of row {first} in this file")
-        for row, first in cursor.fetchall()  # type: ignore[attr-defined]
+        for row, first in cursor.fetchall()
+    ]
+    # Repeats of rows this input already stored directly (in an earlier chunk).
+    cursor.execute(
+        "SELECT s.row_no FROM reading_staging s JOIN metering_intervalreading r"
+        " ON r.supply_point_id = s.supply_point_id AND r.interval_start = s.interval_start"
+        " WHERE r.import_batch_id = %s ORDER BY s.row_no",
+        [batch_id],
+    )
+    errors += [
+        RowError(row, "interval_start", "duplicate of an earlier row in this file")
+        for (row,) in cursor.fetchall()
     ]
     if errors:
-        run("DELETE FROM reading_staging WHERE row_no = ANY(%s)", [[e.row for e in errors]])
+        cursor.execute(
+            "DELETE FROM reading_staging WHERE row_no = ANY(%s)", [[e.row for e in errors]]
+        )
     return errors
 
 
-def _upsert(
-    cursor: object, *, staged: int, batch_id: int, source: str, now: dt.datetime
-) -> tuple[dict[str, int], list[RowError]]:
-    """Insert what is new; if some intervals were already there, classify and correct them.
-
-    Returns the counts and the in-file duplicates found on the way.
-    """
-    run = cursor.execute  # type: ignore[attr-defined]
+def _merge_staged(cursor: Any, *, batch_id: int, source: str, now: dt.datetime) -> dict[str, int]:
+    """Insert staged intervals that are new; classify and correct those already stored."""
     counts = {"inserted": 0, "corrected": 0, "unchanged": 0, "ignored": 0}
-    if not staged:
-        return counts, []
-    run("SELECT min(interval_start), max(interval_start) FROM reading_staging")
-    first, last = cursor.fetchone()  # type: ignore[attr-defined]
-    ensure_reading_partitions(first=first.date(), last=last.date())
-    run(
-        "INSERT INTO metering_intervalreading (supply_point_id, interval_start, duration_minutes,"
-        " kwh_import, kwh_export, quality, source, received_at, import_batch_id)"
-        " SELECT supply_point_id, interval_start, duration_minutes, kwh_import, kwh_export,"
-        "  quality, %s, %s, %s FROM reading_staging"
-        " ON CONFLICT (supply_point_id, interval_start) DO NOTHING",
-        [source, now, batch_id],
+    cursor.execute(
+        f"INSERT INTO metering_intervalreading ({_COLUMNS})"  # noqa: S608 - constant column list
+        f" SELECT {_COLUMNS} FROM reading_staging"
+        " ON CONFLICT (supply_point_id, interval_start) DO NOTHING"
     )
-    counts["inserted"] = cursor.rowcount  # type: ignore[attr-defined]
-    if counts["inserted"] == staged:
-        return counts, []  # all new, hence no duplicates within the input either
-    # Some rows were not inserted: duplicates within the input, or intervals already stored.
-    duplicates = _duplicates(cursor)
-    run(
+    counts["inserted"] = cursor.rowcount
+    cursor.execute(
         "CREATE TEMP TABLE reading_conflicts ON COMMIT DROP AS"
         " SELECT s.supply_point_id, s.interval_start, s.duration_minutes, s.kwh_import,"
         "  s.kwh_export, s.quality, r.kwh_import AS old_import, r.kwh_export AS old_export,"
@@ -182,7 +224,7 @@ def _upsert(
         " WHERE r.import_batch_id IS DISTINCT FROM %s",
         [batch_id],
     )
-    run(
+    cursor.execute(
         "INSERT INTO metering_readingrevision (supply_point_id, interval_start, old_kwh_import,"
         " old_kwh_export, old_quality, old_source, new_kwh_import, new_kwh_export, new_quality,"
         " batch_id, replaced_at)"
@@ -192,7 +234,7 @@ def _upsert(
         " FROM reading_conflicts WHERE action = 'CORRECT'",
         [batch_id, now],
     )
-    run(
+    cursor.execute(
         "UPDATE metering_intervalreading r SET kwh_import = c.kwh_import,"
         " kwh_export = c.kwh_export, duration_minutes = c.duration_minutes,"
         " quality = CASE WHEN c.quality = 'ESTIMATED' THEN 'ESTIMATED' ELSE 'CORRECTED' END,"
@@ -201,11 +243,11 @@ def _upsert(
         " AND r.supply_point_id = c.supply_point_id AND r.interval_start = c.interval_start",
         [source, now, batch_id],
     )
-    run("SELECT action, count(*) FROM reading_conflicts GROUP BY action")
+    cursor.execute("SELECT action, count(*) FROM reading_conflicts GROUP BY action")
     names = {"CORRECT": "corrected", "UNCHANGED": "unchanged", "IGNORED": "ignored"}
-    for action, count in cursor.fetchall():  # type: ignore[attr-defined]
+    for action, count in cursor.fetchall():
         counts[names[action]] = count
-    return counts, duplicates
+    return counts
 
 
 def ingest_candidates(
@@ -240,18 +282,10 @@ def ingest_candidates(
             actor=actor if getattr(actor, "pk", None) else None,  # type: ignore[misc]
             actor_label=actor_label or str(actor or "system"),
         )
-    errors: list[RowError] = []
     report = IngestReport(batch_id=batch.pk, status=ImportBatch.Status.DONE)
     try:
         _ingest(
-            batch.pk,
-            candidates,
-            errors,
-            report,
-            strict=strict,
-            source=source,
-            now=now,
-            progress=progress,
+            batch.pk, candidates, report, strict=strict, source=source, now=now, progress=progress
         )
     except BaseException:
         ImportBatch.objects.filter(pk=batch.pk).update(
@@ -275,35 +309,36 @@ def ingest_candidates(
 def _ingest(
     batch_id: int,
     candidates: Iterable[CandidateRow | RowError],
-    errors: list[RowError],
     report: IngestReport,
     *,
     strict: bool,
     source: str,
     now: dt.datetime,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None,
 ) -> None:
+    errors: list[RowError] = []
+    suffix = f"\t{source[:32]}\t{now.isoformat()}\t{batch_id}\n"
     with transaction.atomic():
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute("DROP TABLE IF EXISTS reading_staging, reading_conflicts")
             cursor.execute(_CREATE_STAGING)
-            report.rows_total, staged = _copy_checked(cursor, candidates, errors, progress)
-            if strict:
-                errors += _duplicates(cursor)
-                if errors:
-                    report.status = ImportBatch.Status.REJECTED
-                    report.errors = sorted(errors, key=lambda e: (e.row, e.field))
-                    report.invalid = len(errors)
-                    cursor.execute("DROP TABLE reading_staging")
-                    return
-            counts, duplicates = _upsert(
-                cursor, staged=staged, batch_id=batch_id, source=source, now=now
+            loader = _Loader(cursor, direct=not strict)
+            report.rows_total = _copy_checked(
+                loader, candidates, errors, suffix=suffix, progress=progress
             )
-            errors += duplicates
+            counts = {"inserted": 0, "corrected": 0, "unchanged": 0, "ignored": 0}
+            if loader.staged:
+                errors += _duplicates(cursor, batch_id=batch_id)
+                if strict and errors:
+                    report.status = ImportBatch.Status.REJECTED
+                else:
+                    counts = _merge_staged(cursor, batch_id=batch_id, source=source, now=now)
+            elif strict and errors:
+                report.status = ImportBatch.Status.REJECTED
             report.errors = sorted(errors, key=lambda e: (e.row, e.field))
             report.invalid = len(errors)
-            report.inserted = counts["inserted"]
+            report.inserted = loader.inserted_directly + counts["inserted"]
             report.corrected = counts["corrected"]
             report.unchanged = counts["unchanged"]
             report.ignored = counts["ignored"]

@@ -78,14 +78,19 @@ def _power_watts(power_kw: str) -> int:
 class RowChecker:
     """Checks candidate rows; ``facts(cups)`` says what we know of a supply point (or None).
 
-    :meth:`stage` returns the row as a line for ``COPY reading_staging`` (tab-separated:
-    row, supply point id, start, minutes, kWh import, kWh export, quality) or a
-    ``RowError``. Everything that repeats (time stamps, kWh values, supply points) is
+    :meth:`stage` returns the row as a COPY line (tab-separated: supply point id, start,
+    minutes, kWh import, kWh export, quality, then ``suffix``) or a ``RowError``. It also
+    collects the UTC months the rows fall in (``months``) so partitions can be made first.
+    Everything that repeats (time stamps, kWh values, supply points) is
     checked once and remembered, which keeps the cost per row to a few dictionary look-ups.
     """
 
-    def __init__(self, facts: Callable[[str], SupplyPointFacts | None]) -> None:
+    def __init__(
+        self, facts: Callable[[str], SupplyPointFacts | None], *, suffix: str = "\n"
+    ) -> None:
         self._facts = facts
+        self._suffix = suffix
+        self.months: set[dt.date] = set()
         self._times: dict[tuple[str, str], tuple[str, int] | RowError] = {}
         self._energy: dict[str, tuple[int, str] | RowError] = {}
         self._points: dict[str, tuple[int, int, str] | RowError] = {}
@@ -95,6 +100,9 @@ class RowChecker:
         cached = self._times.get(key)
         if cached is None:
             cached = _check_time(start_text.strip(), minutes_text.strip())
+            if type(cached) is not RowError:
+                utc = dt.datetime.fromisoformat(cached[0]).astimezone(dt.UTC)  # type: ignore[index]
+                self.months.add(utc.date().replace(day=1))
             if len(self._times) > _CACHE_LIMIT:
                 self._times.clear()
             self._times[key] = cached
@@ -168,7 +176,9 @@ class RowChecker:
                 f"than {ABSURD_FACTOR} times the contracted power of {power_text} kW",
                 text,
             )
-        return f"{row}\t{supply_point_id}\t{start}\t{minutes}\t{kwh_in}\t{kwh_out}\t{quality}\n"
+        return (
+            f"{supply_point_id}\t{start}\t{minutes}\t{kwh_in}\t{kwh_out}\t{quality}{self._suffix}"
+        )
 
 
 def _check_time(text: str, minutes_text: str) -> tuple[str, int] | RowError:

@@ -223,3 +223,47 @@ def test_bad_header_is_refused_naming_the_missing_columns(tmp_path: object) -> N
         call_command("import_readings", str(path))
     assert ImportBatch.objects.filter(status="RUNNING").count() == 0
     assert dt.UTC  # keep import used
+
+
+def test_duplicate_in_a_later_chunk_is_reported_and_the_first_value_kept(
+    supply_point: SupplyPoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.metering.ingestion import _load
+
+    monkeypatch.setattr(_load, "_CHUNK", 2)  # rows 2-3 go in directly, rows 4-5 conflict
+    text = HEADER + (
+        f"{CUPS},2026-03-01T10:00:00Z,60,0.100,0,ACTUAL\n"
+        f"{CUPS},2026-03-01T11:00:00Z,60,0.200,0,ACTUAL\n"
+        f"{CUPS},2026-03-01T12:00:00Z,60,0.300,0,ACTUAL\n"
+        f"{CUPS},2026-03-01T10:00:00Z,60,0.999,0,ACTUAL\n"
+    )
+    report = ingest(text)
+    assert [(e.row, e.reason) for e in report.errors] == [
+        (5, "duplicate of an earlier row in this file")
+    ]
+    assert (report.inserted, report.corrected, report.invalid) == (3, 0, 1)
+    assert [r[1] for r in stored()] == [Decimal("0.100"), Decimal("0.200"), Decimal("0.300")]
+    assert ReadingRevision.objects.count() == 0
+
+
+def test_a_chunk_with_a_stored_interval_falls_back_to_staging(
+    supply_point: SupplyPoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.metering.ingestion import _load
+
+    ingest(HEADER + f"{CUPS},2026-03-01T12:00:00Z,60,0.300,0,ESTIMATED\n")
+    monkeypatch.setattr(_load, "_CHUNK", 2)
+    text = HEADER + (
+        f"{CUPS},2026-03-01T10:00:00Z,60,0.100,0,ACTUAL\n"
+        f"{CUPS},2026-03-01T11:00:00Z,60,0.200,0,ACTUAL\n"
+        f"{CUPS},2026-03-01T12:00:00Z,60,0.350,0,ACTUAL\n"
+        f"{CUPS},2026-03-01T13:00:00Z,60,0.400,0,ACTUAL\n"
+    )
+    report = ingest(text)
+    assert (report.inserted, report.corrected, report.unchanged, report.invalid) == (3, 1, 0, 0)
+    assert stored()[2] == (
+        "2026-03-01T12:00:00+00:00",
+        Decimal("0.350"),
+        Decimal("0.000"),
+        "CORRECTED",
+    )
