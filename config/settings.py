@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "apps.metering",
     "apps.tariffs",
     "apps.contracts",
+    "apps.service_requests",
+    "apps.outages",
     "apps.portal",
 ]
 
@@ -212,6 +214,7 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True  # the old sign-in address stays until the new one is confirmed
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "

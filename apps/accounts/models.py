@@ -83,9 +83,7 @@ def normalise_phone(value: str) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     if text and not _PHONE_SHAPE.match(text):
-        raise ValueError(
-            _("Enter a phone number of 9 to 15 digits, for example +34 600 123 456.")
-        )
+        raise ValueError(_("Enter a phone number of 9 to 15 digits, for example +34 600 123 456."))
     return text
 
 
@@ -317,4 +315,5 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         state = "granted" if self.granted else "withdrawn"
-        return f"{self.get_kind_display()} {state} by {self.customer} at {self.recorded_at:%Y-%m-%d %H:%M}"
+        at = f"{self.recorded_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {state} by {self.customer} at {at}"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.accounts.models import Account, Customer, Membership, User
+from apps.accounts.models import (
+    Account,
+    CommunicationPreference,
+    ConsentRecord,
+    Customer,
+    Membership,
+    User,
+)
 
 SESSION_ACCOUNT_KEY = "wattline_account_id"
 
@@ -43,8 +51,48 @@ def current_account(user: User, session: dict[str, object]) -> Account | None:
     """The account the user is acting for: the one chosen in the session, else their first."""
     accounts = accounts_for_user(user)
     chosen = session.get(SESSION_ACCOUNT_KEY)
-    if chosen is not None:
+    if isinstance(chosen, int | str):
         account = accounts.filter(pk=chosen).first()
         if account is not None:
             return account
     return accounts.first()
+
+
+def account_for_owner(user: User, account_id: int | str) -> Account:
+    """The account if ``user`` owns it.
+
+    ``Http404`` when they are not a member at all (the account's existence is
+    not revealed); ``PermissionDenied`` when they are a member but not an owner.
+    """
+    account = account_for_user(user, account_id)
+    if membership_role(user, account) != Membership.Role.OWNER:
+        raise PermissionDenied("Only an owner of the account may change it.")
+    return account
+
+
+def consent_history(customer: Customer) -> QuerySet[ConsentRecord]:
+    """Every consent record of ``customer``, newest first, with who recorded it."""
+    return (
+        ConsentRecord.objects.filter(customer=customer)
+        .select_related("actor")
+        .order_by("-recorded_at", "-id")
+    )
+
+
+def consents_in_force(customer: Customer) -> dict[str, bool]:
+    """Each consent kind → whether it is given now (no record means not given)."""
+    state = dict.fromkeys(ConsentRecord.Kind.values, False)
+    latest = (
+        ConsentRecord.objects.filter(customer=customer)
+        .order_by("kind", "-recorded_at", "-id")
+        .distinct("kind")
+        .values_list("kind", "granted")
+    )
+    state.update(dict(latest))
+    return state
+
+
+def communication_preference_for(customer: Customer) -> CommunicationPreference:
+    """The customer's preferences; the defaults (unsaved) when none were stored yet."""
+    preference = CommunicationPreference.objects.filter(customer=customer).first()
+    return preference or CommunicationPreference(customer=customer)

@@ -16,5 +16,6 @@ class ContractsConfig(AppConfig):
             models.ContractStatusChange,
             models.ContractDiscount,
             models.TermsAcceptance,
+            models.TermsVersion,
         ):
             auditlog.register(model)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
+
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
@@ -123,9 +126,23 @@ class Contract(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        """Check the database constraints, always reading ``status``.
+
+        The no-overlap constraint only covers live contracts, so its condition reads
+        ``status``; a model form without that field (the admin's add form) would otherwise
+        make Django's ExclusionConstraint.validate fail with a FieldError.
+        """
+        super().validate_constraints(exclude=set(exclude or ()) - {"status"})
+
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def last_day(self) -> dt.date | None:
+        """The last day of supply (end_date is exclusive), or None when open-ended."""
+        return self.end_date - dt.timedelta(days=1) if self.end_date else None
 
 
 class ContractStatusChange(models.Model):
@@ -148,7 +165,8 @@ class ContractStatusChange(models.Model):
         verbose_name_plural = _("contract status changes")
 
     def __str__(self) -> str:
-        return f"{self.contract_id}: {self.from_status or '∅'} → {self.to_status} at {self.changed_at:%Y-%m-%d %H:%M}"
+        when = f"{self.changed_at:%Y-%m-%d %H:%M}"
+        return f"{self.contract_id}: {self.from_status or '∅'} → {self.to_status} at {when}"
 
 
 class TermsAcceptance(models.Model):

@@ -37,6 +37,10 @@ ROLES: tuple[Role, ...] = (
         True,
         (
             "accounts.view_*",
+            "accounts.add_customer",
+            "accounts.add_account",
+            "accounts.add_address",
+            "accounts.add_membership",
             "accounts.change_customer",
             "accounts.change_account",
             "accounts.change_address",
@@ -57,6 +61,10 @@ ROLES: tuple[Role, ...] = (
         (
             "accounts.view_*",
             "contracts.view_*",
+            "contracts.change_contract",
+            "contracts.add_contractdiscount",
+            "contracts.change_contractdiscount",
+            "contracts.delete_contractdiscount",
             "metering.view_*",
             "tariffs.*",
             "billing.*",

@@ -44,10 +44,16 @@ def total_import_kwh(
     return total or Decimal(0)
 
 
-def has_export(*, supply_point_ids: list[int], since: dt.datetime) -> bool:
-    return IntervalReading.objects.filter(
+def has_export(
+    *, supply_point_ids: list[int], since: dt.datetime, until: dt.datetime | None = None
+) -> bool:
+    """Whether any of these supply points exported energy in [since, until)."""
+    rows = IntervalReading.objects.filter(
         supply_point_id__in=supply_point_ids, interval_start__gte=since, kwh_export__gt=0
-    ).exists()
+    )
+    if until is not None:
+        rows = rows.filter(interval_start__lt=until)
+    return rows.exists()
 
 
 def supply_point_by_cups(cups: str) -> SupplyPoint | None:

@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""Staff pages outside the admin, mounted at /staff/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from apps.portal import staff
+
+urlpatterns = [
+    path("customers/<int:customer_id>/", staff.customer_360, name="staff_customer_360"),
+]

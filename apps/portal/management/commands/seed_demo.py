@@ -31,10 +31,16 @@ class Command(BaseCommand):
                 site.domain, site.name = "127.0.0.1:8000", "Wattline"
                 site.save()
             logins = [self._user_for(role.code) for role in ROLES]
-            self._extend()
+        from apps.portal.demo import seed_all
+
+        customer_user = User.objects.get(email=demo_email("customer"))
+        accounts = seed_all(customer_user=customer_user)
         self.stdout.write(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
         for role, email in logins:
             self.stdout.write(f"  {role:<20} {email}")
+        self.stdout.write("Demo customers:")
+        for line in accounts:
+            self.stdout.write(line)
         self.stdout.write(
             "Staff roles must set up two-step verification at first visit to the back office."
         )
@@ -54,6 +60,3 @@ class Command(BaseCommand):
         )
         user_assign_role(user=user, role=role)
         return role, email
-
-    def _extend(self) -> None:
-        """Later apps add their demo data here (customers, tariffs, readings...)."""
