@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "metering.fill_gaps",
         "schedule": crontab(minute=40, hour=4),
     },
+    "portal-scan-alerts": {
+        "task": "portal.scan_alerts",
+        "schedule": crontab(minute=30, hour=5),
+    },
     "metering-ensure-partitions": {
         "task": "metering.ensure_partitions",
         "schedule": crontab(minute=17, hour=3),

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import services as account_services
+from apps.metering import admin_alerts  # noqa: F401 - alerts and alert preferences register there
 from apps.metering.identifiers import InvalidCups, normalise_cups
 from apps.metering.models import Meter, Premise, SupplyPoint
 

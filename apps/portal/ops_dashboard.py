@@ -1,0 +1,277 @@
+"""Operations dashboard: energy delivered and estimated revenue, meters reporting or silent.
+
+Staff only, with the second factor given and ``metering.view_intervalreading``
+(operations, support, billing and field roles have it; a customer gets 403).
+
+Figures are aggregated in PostgreSQL (decision 0542):
+
+* **kWh delivered** — imported kWh of readings whose interval starts on the local
+  day (today) or local month so far, attributed to the contract that covered the
+  supply point on that day (the newest-starting one if ever two did), grouped by
+  its tariff and by its customer's segment. kWh with no contract that day are
+  shown as such.
+* **Estimated revenue** — kWh × the plain average of the energy rates of the
+  tariff's price version in force that day: no standing charges, taxes, tiers or
+  time-of-use weighting, so it is an indication, not a bill. Dynamic tariffs have
+  no stored rates and are not estimated. Rounded once per row, totals add rows.
+* **Reporting vs silent** — supply points with a supplying contract today, and
+  whether they sent a reading for an interval in the last 24 hours.
+
+The month's earlier days change rarely; they are cached for 10 minutes, today's
+figures are read on every refresh (the page refreshes every 60 s while visible).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, cast
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import Account, Customer
+from apps.contracts.models import Contract
+from apps.core import clock
+from apps.core.money import round_energy, round_money
+from apps.metering.models import IntervalReading, SupplyPoint
+from apps.portal.staff import staff_verified_required
+from apps.tariffs.models import EnergyRate, PriceVersion, Tariff
+
+PERMISSION = "metering.view_intervalreading"
+EARLIER_DAYS_CACHE_SECONDS = 600
+SILENT_SHOWN = 20
+SUPPLYING_NOW = (Contract.Status.ACTIVE, Contract.Status.COOLING_OFF)
+ZERO = Decimal(0)
+
+
+def _table(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)  # type: ignore[attr-defined]
+
+
+# One row per (tariff, segment): kWh, revenue before rounding, kWh without a price.
+_SALES_SQL = f"""
+WITH daily AS (
+    SELECT r.supply_point_id, (r.interval_start AT TIME ZONE %(tz)s)::date AS day,
+           SUM(r.kwh_import) AS kwh
+    FROM {_table(IntervalReading)} r
+    WHERE r.interval_start >= %(start)s AND r.interval_start < %(end)s
+    GROUP BY 1, 2
+), rates AS (
+    SELECT version_id, AVG(rate) AS rate FROM {_table(EnergyRate)} GROUP BY version_id
+)
+SELECT t.id, t.name, cu.segment,
+       SUM(d.kwh) AS kwh,
+       COALESCE(SUM(d.kwh * er.rate), 0) AS revenue,
+       COALESCE(SUM(d.kwh) FILTER (WHERE er.rate IS NULL), 0) AS unpriced_kwh
+FROM daily d
+LEFT JOIN LATERAL (
+    SELECT c.tariff_id, c.account_id FROM {_table(Contract)} c
+    WHERE c.supply_point_id = d.supply_point_id AND c.status <> 'CANCELLED'
+      AND c.start_date <= d.day AND (c.end_date IS NULL OR c.end_date > d.day)
+    ORDER BY c.start_date DESC, c.id DESC
+    LIMIT 1
+) c ON TRUE
+LEFT JOIN {_table(Tariff)} t ON t.id = c.tariff_id
+LEFT JOIN {_table(Account)} a ON a.id = c.account_id
+LEFT JOIN {_table(Customer)} cu ON cu.id = a.customer_id
+LEFT JOIN {_table(PriceVersion)} pv ON pv.tariff_id = c.tariff_id
+     AND pv.valid_from <= d.day AND (pv.valid_to IS NULL OR pv.valid_to > d.day)
+LEFT JOIN rates er ON er.version_id = pv.id
+GROUP BY t.id, t.name, cu.segment
+ORDER BY t.name NULLS LAST, t.id, cu.segment
+"""  # noqa: S608 - table names come from the models; values are parameters
+
+_REPORTING_SQL = f"""
+WITH supplied AS (
+    SELECT DISTINCT c.supply_point_id FROM {_table(Contract)} c
+    WHERE c.status = ANY(%(statuses)s) AND c.start_date <= %(today)s
+      AND (c.end_date IS NULL OR c.end_date > %(today)s)
+), flagged AS (
+    SELECT s.supply_point_id, EXISTS (
+        SELECT 1 FROM {_table(IntervalReading)} r
+        WHERE r.supply_point_id = s.supply_point_id
+          AND r.interval_start >= %(since)s AND r.interval_start < %(until)s
+    ) AS reporting
+    FROM supplied s
+)
+SELECT COUNT(*), COUNT(*) FILTER (WHERE f.reporting),
+       (ARRAY_AGG(sp.external_id ORDER BY sp.external_id, sp.id)
+            FILTER (WHERE NOT f.reporting))[1:%(shown)s]
+FROM flagged f
+JOIN {_table(SupplyPoint)} sp ON sp.id = f.supply_point_id
+"""  # noqa: S608 - table names come from the models; values are parameters
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    kwh: Decimal
+    revenue: Decimal
+    unpriced_kwh: Decimal
+
+
+Key = tuple[int | None, str | None, str | None]  # tariff id, tariff name, segment
+
+
+def _sales(*, first: dt.date, end: dt.date) -> dict[Key, _Raw]:
+    """Raw sums for local days [first, end) per (tariff, segment)."""
+    if first >= end:
+        return {}
+    tz = clock.local_zone()
+    params: dict[str, Any] = {
+        "tz": str(tz),
+        "start": clock.local_midnight(first, tz),
+        "end": clock.local_midnight(end, tz),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SALES_SQL, params)
+        return {
+            (tariff_id, name, segment): _Raw(kwh, revenue, unpriced)
+            for tariff_id, name, segment, kwh, revenue, unpriced in cursor.fetchall()
+        }
+
+
+@dataclass(slots=True)
+class SalesRow:
+    label: str
+    kwh_today: Decimal = ZERO
+    kwh_month: Decimal = ZERO
+    revenue_today: Decimal = ZERO  # rounded once, per row
+    revenue_month: Decimal = ZERO
+    unpriced_today: Decimal = ZERO
+    unpriced_month: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class SalesTable:
+    rows: list[SalesRow]
+    total: SalesRow
+
+
+@dataclass(slots=True)
+class OpsFigures:
+    as_of: dt.datetime
+    today: dt.date
+    month_start: dt.date
+    by_tariff: SalesTable
+    by_segment: SalesTable
+    supplied: int
+    reporting: int
+    silent: int
+    silent_sample: list[str] = field(default_factory=list)
+
+
+def _table_of(
+    today: dict[Key, _Raw], earlier: dict[Key, _Raw], group: str, labels: dict[str, str]
+) -> SalesTable:
+    sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    order: list[str] = []
+    for source, part in ((earlier, "earlier"), (today, "today")):
+        for (tariff_id, name, segment), raw in source.items():
+            key: str
+            if group == "tariff":
+                key = str(tariff_id) if tariff_id is not None else ""
+                labels.setdefault(key, name or "")
+            else:
+                key = segment or ""
+            if key not in sums:
+                order.append(key)
+            bucket = sums[key]
+            bucket[f"kwh_{part}"] += raw.kwh
+            bucket[f"revenue_{part}"] += raw.revenue
+            bucket[f"unpriced_{part}"] += raw.unpriced_kwh
+
+    def position(key: str) -> tuple[bool, str, str]:
+        return (key == "", labels.get(key, key).lower(), key)  # "no contract" last
+
+    rows = []
+    for key in sorted(order, key=position):
+        bucket = sums[key]
+        rows.append(
+            SalesRow(
+                label=labels.get(key, key),
+                kwh_today=round_energy(bucket["kwh_today"]),
+                kwh_month=round_energy(bucket["kwh_today"] + bucket["kwh_earlier"]),
+                revenue_today=round_money(bucket["revenue_today"]),
+                revenue_month=round_money(bucket["revenue_today"] + bucket["revenue_earlier"]),
+                unpriced_today=round_energy(bucket["unpriced_today"]),
+                unpriced_month=round_energy(bucket["unpriced_today"] + bucket["unpriced_earlier"]),
+            )
+        )
+    total = SalesRow(label="")
+    for row in rows:
+        total.kwh_today += row.kwh_today
+        total.kwh_month += row.kwh_month
+        total.revenue_today += row.revenue_today
+        total.revenue_month += row.revenue_month
+        total.unpriced_today += row.unpriced_today
+        total.unpriced_month += row.unpriced_month
+    return SalesTable(rows=rows, total=total)
+
+
+def ops_figures(*, as_of: dt.datetime) -> OpsFigures:
+    """Everything the dashboard shows, as of ``as_of`` (three queries, one of them cached)."""
+    tz = clock.local_zone()
+    today = as_of.astimezone(tz).date()
+    month_start = today.replace(day=1)
+    tomorrow = today + dt.timedelta(days=1)
+    earlier: dict[Key, _Raw] = cast(
+        "dict[Key, _Raw]",
+        cache.get_or_set(
+            f"ops:sales:{month_start.isoformat()}:{today.isoformat()}",
+            lambda: _sales(first=month_start, end=today),
+            EARLIER_DAYS_CACHE_SECONDS,
+        ),
+    )
+    current = _sales(first=today, end=tomorrow)
+    no_contract = str(_("No contract that day"))
+    tariff_labels = {"": no_contract}
+    segment_labels = {**{str(k): str(v) for k, v in Customer.Segment.choices}, "": no_contract}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _REPORTING_SQL,
+            {
+                "statuses": [str(s) for s in SUPPLYING_NOW],
+                "today": today,
+                "since": as_of - dt.timedelta(hours=24),
+                "until": as_of,
+                "shown": SILENT_SHOWN,
+            },
+        )
+        supplied, reporting, silent_sample = cursor.fetchone()
+    return OpsFigures(
+        as_of=as_of,
+        today=today,
+        month_start=month_start,
+        by_tariff=_table_of(current, earlier, "tariff", tariff_labels),
+        by_segment=_table_of(current, earlier, "segment", segment_labels),
+        supplied=supplied,
+        reporting=reporting,
+        silent=supplied - reporting,
+        silent_sample=list(silent_sample or []),
+    )
+
+
+def _context() -> dict[str, object]:
+    return {
+        "figures": ops_figures(as_of=clock.now()),
+        "currency": settings.WATTLINE_CURRENCY,
+        "cache_minutes": EARLIER_DAYS_CACHE_SECONDS // 60,
+    }
+
+
+@staff_verified_required(PERMISSION)
+def ops_dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/ops/dashboard.html", _context())
+
+
+@staff_verified_required(PERMISSION)
+def ops_dashboard_figures(request: HttpRequest) -> HttpResponse:
+    """The figures alone, for the page's htmx refresh."""
+    return render(request, "portal/ops/_figures.html", _context())
