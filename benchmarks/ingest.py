@@ -117,6 +117,11 @@ def main() -> None:
     if not args.keep:
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE metering_intervalreading, metering_readingrevision")
+    # As in production, where metering.ensure_partitions runs ahead on beat.
+    from apps.metering.partitions import ensure_reading_partitions
+
+    last_day = (START + INTERVAL * intervals).date()
+    ensure_reading_partitions(first=START.date(), last=last_day)
     connection.close()
 
     began = time.perf_counter()

@@ -185,6 +185,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "portal.scan_alerts",
         "schedule": crontab(minute=30, hour=5),
     },
+    "outages-detect": {
+        "task": "outages.detect",
+        "schedule": 60.0,  # every minute; a run that finds another still going skips
+        "options": {"expires": 55},
+    },
+    "outages-announce-planned": {
+        "task": "outages.announce_planned",
+        "schedule": crontab(minute="*/15"),
+    },
+    "service-requests-appointment-reminders": {
+        "task": "service_requests.send_appointment_reminders",
+        "schedule": crontab(minute=20),
+    },
     "metering-ensure-partitions": {
         "task": "metering.ensure_partitions",
         "schedule": crontab(minute=17, hour=3),

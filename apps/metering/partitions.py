@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import connection
 
@@ -39,11 +40,25 @@ def ensure_reading_partitions(*, first: dt.date, last: dt.date) -> list[str]:
             name = partition_name(month)
             if name not in existing:
                 upper = _next_month(month)
-                cursor.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {TABLE} '
-                    f"FOR VALUES FROM ('{month.isoformat()} 00:00+00') "
-                    f"TO ('{upper.isoformat()} 00:00+00')"
-                )
+                _create(cursor, name, month, upper)
                 created.append(name)
             month = _next_month(month)
     return created
+
+
+def _create(cursor: Any, name: str, month: dt.date, upper: dt.date) -> None:
+    """Create one partition; another worker creating it at the same moment is fine."""
+    from django.db import transaction
+    from psycopg import errors
+
+    try:
+        with transaction.atomic():  # savepoint: a lost race undoes only this statement
+            cursor.execute(
+                f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {TABLE} '
+                f"FOR VALUES FROM ('{month.isoformat()} 00:00+00') "
+                f"TO ('{upper.isoformat()} 00:00+00')"
+            )
+    except Exception as exc:
+        cause = getattr(exc, "__cause__", None)
+        if not isinstance(cause, (errors.DuplicateTable, errors.UniqueViolation)):
+            raise

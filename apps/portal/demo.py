@@ -452,6 +452,14 @@ def seed_all(*, customer_user: User) -> list[str]:
                 defaults={"verified": True, "primary": True},
             )
     lines = seed_customers(tariffs=tariffs, customer_user=customer_user, now=now)
+    from django.core.management import call_command
+
+    from apps.outages.services import network_seed_demo
+
+    network = network_seed_demo()
+    lines.append(f"  Network: {network}")
+    call_command("seed_crews", verbosity=0)
+    lines.append("  Field crews for appointments: created (idempotent)")
     try:
         from apps.contracts.segmentation import customer_segments_refresh
 
