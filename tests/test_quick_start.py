@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,10 +78,20 @@ def _run_once(var_dir: Path) -> str:
     return body + log.read_text()
 
 
+@pytest.fixture
+def empty_var_dir() -> Iterator[Path]:
+    """A fresh var/ under the checkout (pytest's own temp root is private to root, and the
+    embedded PostgreSQL runs as its own system user, which must reach its data folder)."""
+    path = ROOT / "var" / f"quickstart-{uuid.uuid4().hex[:8]}" / "var"
+    path.parent.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
 def test_make_run_twice_on_an_empty_var_serves_the_portal_and_stops_cleanly(
-    tmp_path: Path,
+    empty_var_dir: Path,
 ) -> None:
-    var_dir = tmp_path / "var"
+    var_dir = empty_var_dir
     first = _run_once(var_dir)
     assert "Your electricity, clearly" in first
     assert "customer@demo.wattline.test" in first
