@@ -131,15 +131,15 @@ def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
     """post_migrate hook: keep groups in step once all permissions exist."""
     if getattr(sender, "label", None) != "core":
         return
-    apps = kwargs.get("apps")
-    if apps is None:
-        return
+    from django.apps import apps as global_apps
+
+    # migrate passes its historical registry; flush (after transactional tests) passes none.
+    apps = kwargs.get("apps") or global_apps
     try:
         group_model = apps.get_model("auth", "Group")
         permission_model = apps.get_model("auth", "Permission")
     except LookupError:
         return
-    from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
     for app_config in global_apps.get_app_configs():
