@@ -7,121 +7,332 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_roles'),
+        ("accounts", "0002_roles"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Address',
+            name="Address",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line1', models.CharField(max_length=200, verbose_name='address line 1')),
-                ('line2', models.CharField(blank=True, max_length=200, verbose_name='address line 2')),
-                ('postcode', models.CharField(db_index=True, max_length=16, verbose_name='postcode')),
-                ('city', models.CharField(max_length=100, verbose_name='city')),
-                ('region', models.CharField(blank=True, max_length=100, verbose_name='region')),
-                ('country', models.CharField(default='ES', max_length=2, verbose_name='country')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line1", models.CharField(max_length=200, verbose_name="address line 1")),
+                (
+                    "line2",
+                    models.CharField(blank=True, max_length=200, verbose_name="address line 2"),
+                ),
+                (
+                    "postcode",
+                    models.CharField(db_index=True, max_length=16, verbose_name="postcode"),
+                ),
+                ("city", models.CharField(max_length=100, verbose_name="city")),
+                ("region", models.CharField(blank=True, max_length=100, verbose_name="region")),
+                ("country", models.CharField(default="ES", max_length=2, verbose_name="country")),
             ],
             options={
-                'verbose_name': 'address',
-                'verbose_name_plural': 'addresses',
+                "verbose_name": "address",
+                "verbose_name_plural": "addresses",
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('PERSON', 'Person'), ('BUSINESS', 'Business')], default='PERSON', max_length=16, verbose_name='kind')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('tax_id', models.CharField(blank=True, max_length=32, verbose_name='tax id')),
-                ('segment', models.CharField(choices=[('RESIDENTIAL', 'Residential'), ('SME', 'Small business'), ('COMMERCIAL', 'Commercial')], default='RESIDENTIAL', max_length=16, verbose_name='segment')),
-                ('email', models.EmailField(max_length=254, verbose_name='contact email')),
-                ('phone', models.CharField(blank=True, max_length=32, verbose_name='phone')),
-                ('has_ev', models.BooleanField(default=False, verbose_name='has an electric vehicle')),
-                ('is_vulnerable', models.BooleanField(default=False, help_text='Set by staff. Protects the customer from automatic escalation.', verbose_name='vulnerable customer')),
-                ('consumption_band', models.CharField(choices=[('UNKNOWN', 'Unknown'), ('LOW', 'Low (under 2,500 kWh a year)'), ('MEDIUM', 'Medium (2,500 to 5,000 kWh a year)'), ('HIGH', 'High (5,000 to 15,000 kWh a year)'), ('VERY_HIGH', 'Very high (over 15,000 kWh a year)')], default='UNKNOWN', editable=False, max_length=16, verbose_name='annual consumption band')),
-                ('annual_kwh', models.DecimalField(decimal_places=3, editable=False, max_digits=14, null=True, verbose_name='annual consumption (kWh)')),
-                ('has_solar', models.BooleanField(default=False, editable=False, verbose_name='has solar')),
-                ('segments_refreshed_at', models.DateTimeField(editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("PERSON", "Person"), ("BUSINESS", "Business")],
+                        default="PERSON",
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("tax_id", models.CharField(blank=True, max_length=32, verbose_name="tax id")),
+                (
+                    "segment",
+                    models.CharField(
+                        choices=[
+                            ("RESIDENTIAL", "Residential"),
+                            ("SME", "Small business"),
+                            ("COMMERCIAL", "Commercial"),
+                        ],
+                        default="RESIDENTIAL",
+                        max_length=16,
+                        verbose_name="segment",
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, verbose_name="contact email")),
+                ("phone", models.CharField(blank=True, max_length=32, verbose_name="phone")),
+                (
+                    "has_ev",
+                    models.BooleanField(default=False, verbose_name="has an electric vehicle"),
+                ),
+                (
+                    "is_vulnerable",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Set by staff. Protects the customer from automatic escalation.",
+                        verbose_name="vulnerable customer",
+                    ),
+                ),
+                (
+                    "consumption_band",
+                    models.CharField(
+                        choices=[
+                            ("UNKNOWN", "Unknown"),
+                            ("LOW", "Low (under 2,500 kWh a year)"),
+                            ("MEDIUM", "Medium (2,500 to 5,000 kWh a year)"),
+                            ("HIGH", "High (5,000 to 15,000 kWh a year)"),
+                            ("VERY_HIGH", "Very high (over 15,000 kWh a year)"),
+                        ],
+                        default="UNKNOWN",
+                        editable=False,
+                        max_length=16,
+                        verbose_name="annual consumption band",
+                    ),
+                ),
+                (
+                    "annual_kwh",
+                    models.DecimalField(
+                        decimal_places=3,
+                        editable=False,
+                        max_digits=14,
+                        null=True,
+                        verbose_name="annual consumption (kWh)",
+                    ),
+                ),
+                (
+                    "has_solar",
+                    models.BooleanField(default=False, editable=False, verbose_name="has solar"),
+                ),
+                ("segments_refreshed_at", models.DateTimeField(editable=False, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
             ],
             options={
-                'verbose_name': 'customer',
-                'verbose_name_plural': 'customers',
-                'indexes': [models.Index(django.db.models.functions.text.Lower('name'), name='accounts_customer_name_lower')],
+                "verbose_name": "customer",
+                "verbose_name_plural": "customers",
+                "indexes": [
+                    models.Index(
+                        django.db.models.functions.text.Lower("name"),
+                        name="accounts_customer_name_lower",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CommunicationPreference',
+            name="CommunicationPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('paperless_bills', models.BooleanField(default=True, verbose_name='paperless bills')),
-                ('email_notifications', models.BooleanField(default=True, verbose_name='email notifications')),
-                ('sms_notifications', models.BooleanField(default=False, verbose_name='text message notifications')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='communication_preference', to='accounts.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "paperless_bills",
+                    models.BooleanField(default=True, verbose_name="paperless bills"),
+                ),
+                (
+                    "email_notifications",
+                    models.BooleanField(default=True, verbose_name="email notifications"),
+                ),
+                (
+                    "sms_notifications",
+                    models.BooleanField(default=False, verbose_name="text message notifications"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="communication_preference",
+                        to="accounts.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'communication preference',
-                'verbose_name_plural': 'communication preferences',
+                "verbose_name": "communication preference",
+                "verbose_name_plural": "communication preferences",
             },
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=16, unique=True, verbose_name='account number')),
-                ('status', models.CharField(choices=[('ACTIVE', 'Active'), ('CLOSED', 'Closed')], default='ACTIVE', max_length=8, verbose_name='status')),
-                ('billing_day', models.PositiveSmallIntegerField(default=1, help_text='Day of the month a billing period starts (1-28).', verbose_name='billing day')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('billing_address', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.address', verbose_name='billing address')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='accounts', to='accounts.customer', verbose_name='customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.CharField(max_length=16, unique=True, verbose_name="account number"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("ACTIVE", "Active"), ("CLOSED", "Closed")],
+                        default="ACTIVE",
+                        max_length=8,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "billing_day",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        help_text="Day of the month a billing period starts (1-28).",
+                        verbose_name="billing day",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "billing_address",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.address",
+                        verbose_name="billing address",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="accounts",
+                        to="accounts.customer",
+                        verbose_name="customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'account',
-                'verbose_name_plural': 'accounts',
+                "verbose_name": "account",
+                "verbose_name_plural": "accounts",
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('OWNER', 'Owner'), ('MEMBER', 'Member')], default='OWNER', max_length=8, verbose_name='role')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='accounts.account')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("OWNER", "Owner"), ("MEMBER", "Member")],
+                        default="OWNER",
+                        max_length=8,
+                        verbose_name="role",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="accounts.account",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'membership',
-                'verbose_name_plural': 'memberships',
+                "verbose_name": "membership",
+                "verbose_name_plural": "memberships",
             },
         ),
         migrations.CreateModel(
-            name='ConsentRecord',
+            name="ConsentRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('MARKETING', 'Marketing messages'), ('USAGE_INSIGHTS', 'Personalised usage insights')], max_length=16, verbose_name='consent')),
-                ('granted', models.BooleanField(verbose_name='granted')),
-                ('recorded_at', models.DateTimeField(verbose_name='recorded at')),
-                ('channel', models.CharField(default='PORTAL', max_length=16, verbose_name='channel')),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True, verbose_name='IP address')),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='accounts.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("MARKETING", "Marketing messages"),
+                            ("USAGE_INSIGHTS", "Personalised usage insights"),
+                        ],
+                        max_length=16,
+                        verbose_name="consent",
+                    ),
+                ),
+                ("granted", models.BooleanField(verbose_name="granted")),
+                ("recorded_at", models.DateTimeField(verbose_name="recorded at")),
+                (
+                    "channel",
+                    models.CharField(default="PORTAL", max_length=16, verbose_name="channel"),
+                ),
+                (
+                    "ip_address",
+                    models.GenericIPAddressField(blank=True, null=True, verbose_name="IP address"),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recorded by",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consents",
+                        to="accounts.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent record',
-                'verbose_name_plural': 'consent records',
-                'indexes': [models.Index(fields=['customer', 'kind', '-recorded_at', '-id'], name='accounts_co_custome_e12047_idx')],
+                "verbose_name": "consent record",
+                "verbose_name_plural": "consent records",
+                "indexes": [
+                    models.Index(
+                        fields=["customer", "kind", "-recorded_at", "-id"],
+                        name="accounts_co_custome_e12047_idx",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='account',
-            constraint=models.CheckConstraint(condition=models.Q(('billing_day__gte', 1), ('billing_day__lte', 28)), name='accounts_account_billing_day_1_28'),
+            model_name="account",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("billing_day__gte", 1), ("billing_day__lte", 28)),
+                name="accounts_account_billing_day_1_28",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'account'), name='accounts_membership_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("user", "account"), name="accounts_membership_unique"
+            ),
         ),
     ]

@@ -8,98 +8,236 @@ import apps.metering.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
         ("core", "0001_postgres_extensions"),
-        ('accounts', '0003_address_customer_communicationpreference_account_and_more'),
+        ("accounts", "0003_address_customer_communicationpreference_account_and_more"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Premise',
+            name="Premise",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('HOUSE', 'House'), ('APARTMENT', 'Apartment'), ('BUSINESS', 'Business premises')], default='HOUSE', max_length=16, verbose_name='kind')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('address', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='premises', to='accounts.address', verbose_name='address')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("HOUSE", "House"),
+                            ("APARTMENT", "Apartment"),
+                            ("BUSINESS", "Business premises"),
+                        ],
+                        default="HOUSE",
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "address",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="premises",
+                        to="accounts.address",
+                        verbose_name="address",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'premise',
-                'verbose_name_plural': 'premises',
+                "verbose_name": "premise",
+                "verbose_name_plural": "premises",
             },
         ),
         migrations.CreateModel(
-            name='SupplyPoint',
+            name="SupplyPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=22, unique=True, validators=[apps.metering.models.validate_cups], verbose_name='CUPS')),
-                ('contracted_power_kw', models.DecimalField(decimal_places=3, default=4.6, max_digits=7, verbose_name='contracted power (kW)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('premise', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='supply_points', to='metering.premise', verbose_name='premise')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        max_length=22,
+                        unique=True,
+                        validators=[apps.metering.models.validate_cups],
+                        verbose_name="CUPS",
+                    ),
+                ),
+                (
+                    "contracted_power_kw",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=4.6,
+                        max_digits=7,
+                        verbose_name="contracted power (kW)",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "premise",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="supply_points",
+                        to="metering.premise",
+                        verbose_name="premise",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'supply point',
-                'verbose_name_plural': 'supply points',
+                "verbose_name": "supply point",
+                "verbose_name_plural": "supply points",
             },
         ),
         migrations.CreateModel(
-            name='Meter',
+            name="Meter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=40, unique=True, verbose_name='serial number')),
-                ('is_smart', models.BooleanField(default=True, verbose_name='smart meter')),
-                ('installed_date', models.DateField(verbose_name='installed on')),
-                ('removed_date', models.DateField(blank=True, null=True, verbose_name='removed on')),
-                ('supply_point', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='meters', to='metering.supplypoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "serial",
+                    models.CharField(max_length=40, unique=True, verbose_name="serial number"),
+                ),
+                ("is_smart", models.BooleanField(default=True, verbose_name="smart meter")),
+                ("installed_date", models.DateField(verbose_name="installed on")),
+                (
+                    "removed_date",
+                    models.DateField(blank=True, null=True, verbose_name="removed on"),
+                ),
+                (
+                    "supply_point",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="meters",
+                        to="metering.supplypoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'meter',
-                'verbose_name_plural': 'meters',
+                "verbose_name": "meter",
+                "verbose_name_plural": "meters",
             },
         ),
         migrations.CreateModel(
-            name='IntervalReading',
+            name="IntervalReading",
             fields=[
-                ('pk', models.CompositePrimaryKey('supply_point', 'interval_start', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('interval_start', models.DateTimeField(verbose_name='interval start')),
-                ('duration_minutes', models.PositiveSmallIntegerField(verbose_name='duration (minutes)')),
-                ('kwh_import', models.DecimalField(decimal_places=3, max_digits=12, verbose_name='kWh imported')),
-                ('kwh_export', models.DecimalField(decimal_places=3, default=0, max_digits=12, verbose_name='kWh exported')),
-                ('quality', models.CharField(choices=[('ACTUAL', 'Actual'), ('ESTIMATED', 'Estimated'), ('CORRECTED', 'Corrected')], default='ACTUAL', max_length=10, verbose_name='quality')),
-                ('source', models.CharField(default='', max_length=32, verbose_name='source')),
-                ('received_at', models.DateTimeField(verbose_name='received at')),
-                ('supply_point', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='metering.supplypoint')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "supply_point",
+                        "interval_start",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("interval_start", models.DateTimeField(verbose_name="interval start")),
+                (
+                    "duration_minutes",
+                    models.PositiveSmallIntegerField(verbose_name="duration (minutes)"),
+                ),
+                (
+                    "kwh_import",
+                    models.DecimalField(
+                        decimal_places=3, max_digits=12, verbose_name="kWh imported"
+                    ),
+                ),
+                (
+                    "kwh_export",
+                    models.DecimalField(
+                        decimal_places=3, default=0, max_digits=12, verbose_name="kWh exported"
+                    ),
+                ),
+                (
+                    "quality",
+                    models.CharField(
+                        choices=[
+                            ("ACTUAL", "Actual"),
+                            ("ESTIMATED", "Estimated"),
+                            ("CORRECTED", "Corrected"),
+                        ],
+                        default="ACTUAL",
+                        max_length=10,
+                        verbose_name="quality",
+                    ),
+                ),
+                ("source", models.CharField(default="", max_length=32, verbose_name="source")),
+                ("received_at", models.DateTimeField(verbose_name="received at")),
+                (
+                    "supply_point",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="metering.supplypoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'interval reading',
-                'verbose_name_plural': 'interval readings',
-                'managed': True,
+                "verbose_name": "interval reading",
+                "verbose_name_plural": "interval readings",
+                "managed": True,
             },
         ),
         migrations.AddConstraint(
-            model_name='supplypoint',
-            constraint=models.CheckConstraint(condition=models.Q(('external_id__regex', '^ES[0-9]{16}[A-Z]{2}([0-9][A-Z])?$')), name='metering_supplypoint_cups_shape'),
+            model_name="supplypoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("external_id__regex", "^ES[0-9]{16}[A-Z]{2}([0-9][A-Z])?$")),
+                name="metering_supplypoint_cups_shape",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='supplypoint',
-            constraint=models.CheckConstraint(condition=models.Q(('contracted_power_kw__gt', 0)), name='metering_supplypoint_power_positive'),
+            model_name="supplypoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("contracted_power_kw__gt", 0)),
+                name="metering_supplypoint_power_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='meter',
-            constraint=models.CheckConstraint(condition=models.Q(('removed_date__isnull', True), ('removed_date__gt', models.F('installed_date')), _connector='OR'), name='metering_meter_removed_after_installed'),
+            model_name="meter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("removed_date__isnull", True),
+                    ("removed_date__gt", models.F("installed_date")),
+                    _connector="OR",
+                ),
+                name="metering_meter_removed_after_installed",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='meter',
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(expressions=[('supply_point', '='), (apps.metering.models.DateRange('installed_date', 'removed_date'), '&&')], name='metering_meter_one_per_supply_point'),
+            model_name="meter",
+            constraint=django.contrib.postgres.constraints.ExclusionConstraint(
+                expressions=[
+                    ("supply_point", "="),
+                    (apps.metering.models.DateRange("installed_date", "removed_date"), "&&"),
+                ],
+                name="metering_meter_one_per_supply_point",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='intervalreading',
-            constraint=models.CheckConstraint(condition=models.Q(('duration_minutes__in', [15, 30, 60])), name='metering_reading_duration_15_30_60'),
+            model_name="intervalreading",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration_minutes__in", [15, 30, 60])),
+                name="metering_reading_duration_15_30_60",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='intervalreading',
-            constraint=models.CheckConstraint(condition=models.Q(('kwh_import__gte', 0), ('kwh_export__gte', 0)), name='metering_reading_energy_not_negative'),
+            model_name="intervalreading",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kwh_import__gte", 0), ("kwh_export__gte", 0)),
+                name="metering_reading_energy_not_negative",
+            ),
         ),
     ]

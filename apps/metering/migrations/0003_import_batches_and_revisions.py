@@ -6,63 +6,161 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('metering', '0002_partition_interval_readings'),
+        ("metering", "0002_partition_interval_readings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ImportBatch',
+            name="ImportBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('CSV', 'CSV file'), ('ESPI', 'Green Button ESPI XML'), ('API', 'Meter head-end API'), ('ESTIMATION', 'Gap estimation')], max_length=12, verbose_name='source')),
-                ('filename', models.CharField(blank=True, max_length=255, verbose_name='file name')),
-                ('strict', models.BooleanField(default=False, verbose_name='strict (all or nothing)')),
-                ('status', models.CharField(choices=[('RUNNING', 'Running'), ('DONE', 'Done'), ('REJECTED', 'Rejected (strict mode)'), ('FAILED', 'Failed')], default='RUNNING', max_length=10, verbose_name='status')),
-                ('rows_total', models.PositiveIntegerField(default=0, verbose_name='rows read')),
-                ('rows_inserted', models.PositiveIntegerField(default=0, verbose_name='new readings')),
-                ('rows_corrected', models.PositiveIntegerField(default=0, verbose_name='corrected readings')),
-                ('rows_unchanged', models.PositiveIntegerField(default=0, verbose_name='unchanged readings')),
-                ('rows_ignored', models.PositiveIntegerField(default=0, help_text='Estimates never replace measured values.', verbose_name='ignored estimates')),
-                ('rows_invalid', models.PositiveIntegerField(default=0, verbose_name='invalid rows')),
-                ('errors', models.JSONField(blank=True, default=list, verbose_name='errors')),
-                ('started_at', models.DateTimeField(verbose_name='started at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('actor_label', models.CharField(blank=True, max_length=80)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("CSV", "CSV file"),
+                            ("ESPI", "Green Button ESPI XML"),
+                            ("API", "Meter head-end API"),
+                            ("ESTIMATION", "Gap estimation"),
+                        ],
+                        max_length=12,
+                        verbose_name="source",
+                    ),
+                ),
+                (
+                    "filename",
+                    models.CharField(blank=True, max_length=255, verbose_name="file name"),
+                ),
+                (
+                    "strict",
+                    models.BooleanField(default=False, verbose_name="strict (all or nothing)"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("RUNNING", "Running"),
+                            ("DONE", "Done"),
+                            ("REJECTED", "Rejected (strict mode)"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="RUNNING",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                ("rows_total", models.PositiveIntegerField(default=0, verbose_name="rows read")),
+                (
+                    "rows_inserted",
+                    models.PositiveIntegerField(default=0, verbose_name="new readings"),
+                ),
+                (
+                    "rows_corrected",
+                    models.PositiveIntegerField(default=0, verbose_name="corrected readings"),
+                ),
+                (
+                    "rows_unchanged",
+                    models.PositiveIntegerField(default=0, verbose_name="unchanged readings"),
+                ),
+                (
+                    "rows_ignored",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Estimates never replace measured values.",
+                        verbose_name="ignored estimates",
+                    ),
+                ),
+                (
+                    "rows_invalid",
+                    models.PositiveIntegerField(default=0, verbose_name="invalid rows"),
+                ),
+                ("errors", models.JSONField(blank=True, default=list, verbose_name="errors")),
+                ("started_at", models.DateTimeField(verbose_name="started at")),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
+                ),
+                ("actor_label", models.CharField(blank=True, max_length=80)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'reading import',
-                'verbose_name_plural': 'reading imports',
+                "verbose_name": "reading import",
+                "verbose_name_plural": "reading imports",
             },
         ),
         migrations.AddField(
-            model_name='intervalreading',
-            name='import_batch',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='metering.importbatch'),
+            model_name="intervalreading",
+            name="import_batch",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="metering.importbatch",
+            ),
         ),
         migrations.CreateModel(
-            name='ReadingRevision',
+            name="ReadingRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('interval_start', models.DateTimeField()),
-                ('old_kwh_import', models.DecimalField(decimal_places=3, max_digits=12)),
-                ('old_kwh_export', models.DecimalField(decimal_places=3, max_digits=12)),
-                ('old_quality', models.CharField(max_length=10)),
-                ('old_source', models.CharField(blank=True, max_length=32)),
-                ('new_kwh_import', models.DecimalField(decimal_places=3, max_digits=12)),
-                ('new_kwh_export', models.DecimalField(decimal_places=3, max_digits=12)),
-                ('new_quality', models.CharField(max_length=10)),
-                ('replaced_at', models.DateTimeField()),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='revisions', to='metering.importbatch')),
-                ('supply_point', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='metering.supplypoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("interval_start", models.DateTimeField()),
+                ("old_kwh_import", models.DecimalField(decimal_places=3, max_digits=12)),
+                ("old_kwh_export", models.DecimalField(decimal_places=3, max_digits=12)),
+                ("old_quality", models.CharField(max_length=10)),
+                ("old_source", models.CharField(blank=True, max_length=32)),
+                ("new_kwh_import", models.DecimalField(decimal_places=3, max_digits=12)),
+                ("new_kwh_export", models.DecimalField(decimal_places=3, max_digits=12)),
+                ("new_quality", models.CharField(max_length=10)),
+                ("replaced_at", models.DateTimeField()),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="revisions",
+                        to="metering.importbatch",
+                    ),
+                ),
+                (
+                    "supply_point",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="metering.supplypoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'reading revision',
-                'verbose_name_plural': 'reading revisions',
-                'indexes': [models.Index(fields=['supply_point', 'interval_start'], name='metering_re_supply__5bf826_idx')],
+                "verbose_name": "reading revision",
+                "verbose_name_plural": "reading revisions",
+                "indexes": [
+                    models.Index(
+                        fields=["supply_point", "interval_start"],
+                        name="metering_re_supply__5bf826_idx",
+                    )
+                ],
             },
         ),
     ]

@@ -5,92 +5,236 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('metering', '0003_import_batches_and_revisions'),
+        ("metering", "0003_import_batches_and_revisions"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HeadEndSystem',
+            name="HeadEndSystem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True, verbose_name='name')),
-                ('token_prefix', models.CharField(editable=False, max_length=12, verbose_name='token prefix')),
-                ('token_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last used at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, unique=True, verbose_name="name")),
+                (
+                    "token_prefix",
+                    models.CharField(editable=False, max_length=12, verbose_name="token prefix"),
+                ),
+                ("token_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "last_used_at",
+                    models.DateTimeField(
+                        blank=True, editable=False, null=True, verbose_name="last used at"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'head-end system',
-                'verbose_name_plural': 'head-end systems',
+                "verbose_name": "head-end system",
+                "verbose_name_plural": "head-end systems",
             },
         ),
         migrations.CreateModel(
-            name='AlertPreference',
+            name="AlertPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sensitivity', models.CharField(choices=[('LOW', 'Only big changes'), ('NORMAL', 'Normal'), ('HIGH', 'Tell me about smaller changes too')], default='NORMAL', max_length=8, verbose_name='sensitivity')),
-                ('disabled_kinds', models.JSONField(blank=True, default=list, verbose_name='alerts turned off')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('supply_point', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='alert_preference', to='metering.supplypoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sensitivity",
+                    models.CharField(
+                        choices=[
+                            ("LOW", "Only big changes"),
+                            ("NORMAL", "Normal"),
+                            ("HIGH", "Tell me about smaller changes too"),
+                        ],
+                        default="NORMAL",
+                        max_length=8,
+                        verbose_name="sensitivity",
+                    ),
+                ),
+                (
+                    "disabled_kinds",
+                    models.JSONField(blank=True, default=list, verbose_name="alerts turned off"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "supply_point",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_preference",
+                        to="metering.supplypoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'alert preference',
-                'verbose_name_plural': 'alert preferences',
+                "verbose_name": "alert preference",
+                "verbose_name_plural": "alert preferences",
             },
         ),
         migrations.CreateModel(
-            name='ConsumptionAlert',
+            name="ConsumptionAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('HIGH_DAILY', 'Much higher daily use than usual'), ('HIGH_BASELOAD', 'High constant night-time use'), ('STEP_CHANGE', 'Sudden lasting change in use'), ('ZERO_USE', 'No consumption for several days')], max_length=16, verbose_name='kind')),
-                ('day', models.DateField(help_text='Local day the finding is about.', verbose_name='day')),
-                ('detected_at', models.DateTimeField(verbose_name='detected at')),
-                ('observed', models.DecimalField(decimal_places=3, max_digits=12, verbose_name='observed')),
-                ('expected', models.DecimalField(decimal_places=3, max_digits=12, verbose_name='expected')),
-                ('details', models.JSONField(blank=True, default=dict, verbose_name='details')),
-                ('supply_point', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='alerts', to='metering.supplypoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("HIGH_DAILY", "Much higher daily use than usual"),
+                            ("HIGH_BASELOAD", "High constant night-time use"),
+                            ("STEP_CHANGE", "Sudden lasting change in use"),
+                            ("ZERO_USE", "No consumption for several days"),
+                        ],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "day",
+                    models.DateField(
+                        help_text="Local day the finding is about.", verbose_name="day"
+                    ),
+                ),
+                ("detected_at", models.DateTimeField(verbose_name="detected at")),
+                (
+                    "observed",
+                    models.DecimalField(decimal_places=3, max_digits=12, verbose_name="observed"),
+                ),
+                (
+                    "expected",
+                    models.DecimalField(decimal_places=3, max_digits=12, verbose_name="expected"),
+                ),
+                ("details", models.JSONField(blank=True, default=dict, verbose_name="details")),
+                (
+                    "supply_point",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="alerts",
+                        to="metering.supplypoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consumption alert',
-                'verbose_name_plural': 'consumption alerts',
-                'constraints': [models.UniqueConstraint(fields=('supply_point', 'kind', 'day'), name='metering_alert_once_per_day')],
+                "verbose_name": "consumption alert",
+                "verbose_name_plural": "consumption alerts",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("supply_point", "kind", "day"), name="metering_alert_once_per_day"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MeterEvent',
+            name="MeterEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('POWER_LOST', 'Power lost'), ('POWER_RESTORED', 'Power restored'), ('TAMPER', 'Tamper alarm')], max_length=16, verbose_name='kind')),
-                ('occurred_at', models.DateTimeField(verbose_name='occurred at')),
-                ('received_at', models.DateTimeField(verbose_name='received at')),
-                ('source', models.CharField(blank=True, max_length=32, verbose_name='source')),
-                ('supply_point', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='metering.supplypoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("POWER_LOST", "Power lost"),
+                            ("POWER_RESTORED", "Power restored"),
+                            ("TAMPER", "Tamper alarm"),
+                        ],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField(verbose_name="occurred at")),
+                ("received_at", models.DateTimeField(verbose_name="received at")),
+                ("source", models.CharField(blank=True, max_length=32, verbose_name="source")),
+                (
+                    "supply_point",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="metering.supplypoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'meter event',
-                'verbose_name_plural': 'meter events',
-                'indexes': [models.Index(fields=['kind', 'occurred_at'], name='metering_me_kind_b4c255_idx')],
-                'constraints': [models.UniqueConstraint(fields=('supply_point', 'kind', 'occurred_at'), name='metering_event_once')],
+                "verbose_name": "meter event",
+                "verbose_name_plural": "meter events",
+                "indexes": [
+                    models.Index(fields=["kind", "occurred_at"], name="metering_me_kind_b4c255_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("supply_point", "kind", "occurred_at"), name="metering_event_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RegisterRead',
+            name="RegisterRead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('read_at', models.DateTimeField(verbose_name='read at')),
-                ('register_kwh', models.DecimalField(decimal_places=3, max_digits=14, verbose_name='register (kWh)')),
-                ('quality', models.CharField(choices=[('ACTUAL', 'Actual'), ('CUSTOMER', 'Customer read'), ('ESTIMATED', 'Estimated')], default='ACTUAL', max_length=10, verbose_name='quality')),
-                ('source', models.CharField(blank=True, max_length=32, verbose_name='source')),
-                ('received_at', models.DateTimeField(verbose_name='received at')),
-                ('meter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='register_reads', to='metering.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("read_at", models.DateTimeField(verbose_name="read at")),
+                (
+                    "register_kwh",
+                    models.DecimalField(
+                        decimal_places=3, max_digits=14, verbose_name="register (kWh)"
+                    ),
+                ),
+                (
+                    "quality",
+                    models.CharField(
+                        choices=[
+                            ("ACTUAL", "Actual"),
+                            ("CUSTOMER", "Customer read"),
+                            ("ESTIMATED", "Estimated"),
+                        ],
+                        default="ACTUAL",
+                        max_length=10,
+                        verbose_name="quality",
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=32, verbose_name="source")),
+                ("received_at", models.DateTimeField(verbose_name="received at")),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="register_reads",
+                        to="metering.meter",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'register read',
-                'verbose_name_plural': 'register reads',
-                'constraints': [models.UniqueConstraint(fields=('meter', 'read_at'), name='metering_register_read_once'), models.CheckConstraint(condition=models.Q(('register_kwh__gte', 0)), name='metering_register_not_negative')],
+                "verbose_name": "register read",
+                "verbose_name_plural": "register reads",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("meter", "read_at"), name="metering_register_read_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("register_kwh__gte", 0)),
+                        name="metering_register_not_negative",
+                    ),
+                ],
             },
         ),
     ]

@@ -71,7 +71,8 @@ def test_large_upload_runs_on_a_worker_and_reports_progress(
 
 
 def _upload_large_file(
-    staff_client_for: Callable[[str], Client], django_capture_on_commit_callbacks: Callable[..., object]
+    staff_client_for: Callable[[str], Client],
+    django_capture_on_commit_callbacks: Callable[..., object],
 ) -> None:
     client = staff_client_for("operations")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:  # type: ignore[attr-defined]
