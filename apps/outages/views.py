@@ -12,24 +12,22 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
-from django_otp import user_has_device
 
 from apps.accounts.models import Account, User
 from apps.accounts.selectors import current_account
 from apps.core import clock
+from apps.core.staff import staff_verified_required
 from apps.outages import reliability, selectors, services
 from apps.outages.forms import (
     PlannedOutageForm,
@@ -156,29 +154,6 @@ def customer_report_detail(request: HttpRequest, report_id: int) -> HttpResponse
 # -- staff -----------------------------------------------------------------------------------
 
 
-def staff_required(permission: str) -> Callable[[View], View]:
-    """Signed in, staff, second factor given in this session, and ``permission``."""
-
-    def decorator(view: View) -> View:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            user = request.user
-            if not user.is_staff:
-                raise PermissionDenied("Staff only.")
-            if not getattr(user, "is_verified", lambda: False)():
-                target = "mfa_verify" if user_has_device(user, confirmed=True) else "mfa_setup"
-                query = urlencode({"next": request.get_full_path()})
-                return HttpResponseRedirect(f"{reverse(target)}?{query}")
-            if not user.has_perm(permission):
-                raise PermissionDenied(f"Needs {permission}.")
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
 def _dashboard_context() -> dict[str, Any]:
     now = clock.now()
     silent_count, silent = selectors.silent_supply_points(now=now)
@@ -191,7 +166,7 @@ def _dashboard_context() -> dict[str, Any]:
     }
 
 
-@staff_required(VIEW_PERMISSION)
+@staff_verified_required(VIEW_PERMISSION)
 @require_GET
 def staff_dashboard(request: HttpRequest) -> HttpResponse:
     context = _dashboard_context()
@@ -199,7 +174,7 @@ def staff_dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "outages/staff/dashboard.html", context)
 
 
-@staff_required(VIEW_PERMISSION)
+@staff_verified_required(VIEW_PERMISSION)
 @require_GET
 def staff_dashboard_fragment(request: HttpRequest) -> HttpResponse:
     return render(request, "outages/staff/_current.html", _dashboard_context())
@@ -221,7 +196,7 @@ def _staff_detail_context(request: HttpRequest, outage: Outage, **forms_: Any) -
     }
 
 
-@staff_required(VIEW_PERMISSION)
+@staff_verified_required(VIEW_PERMISSION)
 @require_GET
 def staff_outage_detail(request: HttpRequest, outage_id: int) -> HttpResponse:
     outage = selectors.outage_for_staff(outage_id)
@@ -230,7 +205,7 @@ def staff_outage_detail(request: HttpRequest, outage_id: int) -> HttpResponse:
     )
 
 
-@staff_required(CHANGE_PERMISSION)
+@staff_verified_required(CHANGE_PERMISSION)
 @require_POST
 def staff_post_update(request: HttpRequest, outage_id: int) -> HttpResponse:
     outage = selectors.outage_for_staff(outage_id)
@@ -256,7 +231,7 @@ def staff_post_update(request: HttpRequest, outage_id: int) -> HttpResponse:
     return render(request, "outages/staff/outage_detail.html", context, status=400)
 
 
-@staff_required(CHANGE_PERMISSION)
+@staff_verified_required(CHANGE_PERMISSION)
 @require_POST
 def staff_restore(request: HttpRequest, outage_id: int) -> HttpResponse:
     outage = selectors.outage_for_staff(outage_id)
@@ -280,7 +255,7 @@ def staff_restore(request: HttpRequest, outage_id: int) -> HttpResponse:
     return render(request, "outages/staff/outage_detail.html", context, status=400)
 
 
-@staff_required(CHANGE_PERMISSION)
+@staff_verified_required(CHANGE_PERMISSION)
 @require_POST
 def staff_transition(request: HttpRequest, outage_id: int) -> HttpResponse:
     outage = selectors.outage_for_staff(outage_id)
@@ -303,7 +278,7 @@ def staff_transition(request: HttpRequest, outage_id: int) -> HttpResponse:
     return render(request, "outages/staff/outage_detail.html", context, status=400)
 
 
-@staff_required(CHANGE_PERMISSION)
+@staff_verified_required(CHANGE_PERMISSION)
 def staff_planned_new(request: HttpRequest) -> HttpResponse:
     form = PlannedOutageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -353,7 +328,7 @@ def _reliability_query(
     return form, report, area
 
 
-@staff_required(VIEW_PERMISSION)
+@staff_verified_required(VIEW_PERMISSION)
 @require_GET
 def staff_reliability(request: HttpRequest) -> HttpResponse:
     form, report, area = _reliability_query(request)
@@ -385,7 +360,7 @@ def _rounded_threshold(report: reliability.ReliabilityReport | None) -> dict[str
     }
 
 
-@staff_required(VIEW_PERMISSION)
+@staff_verified_required(VIEW_PERMISSION)
 @require_GET
 def staff_reliability_csv(request: HttpRequest) -> HttpResponse:
     form, report, area = _reliability_query(request)

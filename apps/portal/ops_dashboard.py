@@ -40,8 +40,8 @@ from apps.accounts.models import Account, Customer
 from apps.contracts.models import Contract
 from apps.core import clock
 from apps.core.money import round_energy, round_money
+from apps.core.staff import staff_verified_required
 from apps.metering.models import IntervalReading, SupplyPoint
-from apps.portal.staff import staff_verified_required
 from apps.tariffs.models import EnergyRate, PriceVersion, Tariff
 
 PERMISSION = "metering.view_intervalreading"

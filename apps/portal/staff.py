@@ -8,19 +8,12 @@ the second factor are sent to give it (or set it up), like the admin does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
-from urllib.parse import urlencode
 
 from auditlog.models import LogEntry
-from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
-from django_otp import user_has_device
 
 from apps.accounts import selectors as account_selectors
 from apps.accounts.models import (
@@ -34,33 +27,11 @@ from apps.accounts.models import (
 from apps.contracts import selectors as contract_selectors
 from apps.contracts.models import Contract
 from apps.core import clock
+from apps.core.staff import staff_verified_required
 
 AUDIT_ENTRIES_SHOWN = 100
 
 View = Callable[..., HttpResponse]
-
-
-def staff_verified_required(permission: str) -> Callable[[View], View]:
-    """Signed in, staff, second factor given in this session, and ``permission``."""
-
-    def decorator(view: View) -> View:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            user = request.user
-            if not user.is_staff:
-                raise PermissionDenied("Staff only.")
-            if not getattr(user, "is_verified", lambda: False)():
-                target = "mfa_verify" if user_has_device(user, confirmed=True) else "mfa_setup"
-                query = urlencode({"next": request.get_full_path()})
-                return HttpResponseRedirect(f"{reverse(target)}?{query}")
-            if not user.has_perm(permission):
-                raise PermissionDenied(f"Needs {permission}.")
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def _audit_entries(objects_by_model: dict[type[Model], list[int]]) -> list[LogEntry]:
