@@ -1,6 +1,6 @@
 """Reading ingestion: every way in (CSV, ESPI XML, API) goes through ``ingest_candidates``."""
 
-from apps.metering.ingestion._csv import BadHeader, csv_candidates
+from apps.metering.ingestion._csv import BadHeader, CsvReadings, csv_candidates
 from apps.metering.ingestion._load import IngestReport, ingest_candidates
 from apps.metering.ingestion._parse import (
     CandidateRow,
@@ -13,6 +13,7 @@ from apps.metering.ingestion._parse import (
 __all__ = [
     "BadHeader",
     "CandidateRow",
+    "CsvReadings",
     "IngestReport",
     "RowChecker",
     "RowError",

@@ -1,20 +1,28 @@
 """Bulk loading: checked rows go straight in with COPY; conflicts go through staging.
 
-For each chunk of rows (10,000) the loader first tries ``COPY`` directly into the
-partitioned readings table under a savepoint: new data (a head-end's new day)
-takes that path. A chunk that touches an interval already stored, or repeats
-one, fails on the primary key; it is rolled back to its savepoint and copied
-into a temporary staging table instead. The staged rows are then handled
+For each chunk of rows (50,000) the loader first tries a binary ``COPY`` directly
+into the partitioned readings table under a savepoint: new data (a head-end's
+new day) takes that path. A chunk that touches an interval already stored, or
+repeats one, fails on the primary key; it is rolled back to its savepoint and
+copied into a temporary staging table instead. The staged rows are then handled
 set-based: duplicates within the input reported, new intervals inserted, and
 existing ones compared (unchanged, corrected with a trail, or an estimate
 ignored because it never replaces a measured value). Strict mode stages
 everything, so one bad row rejects the whole input before anything is stored.
+
+The supply points of each chunk are looked up, and locked ``FOR KEY SHARE``,
+before its COPY opens (no other statement may run on a connection while a COPY
+is open on it). That lock is what the foreign-key trigger would take for every
+row; with it held by the importing transaction, the direct COPY runs with
+per-row triggers off where the database role may do so (see
+:func:`_row_triggers_can_be_skipped` and docs/decisions/0007-reading-ingestion.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,13 +31,15 @@ import psycopg
 from django.db import connection, transaction
 
 from apps.core import clock
+from apps.metering.ingestion import _binary
+from apps.metering.ingestion._csv import CsvReadings
 from apps.metering.ingestion._parse import CandidateRow, RowChecker, RowError, SupplyPointFacts
-from apps.metering.models import ImportBatch, SupplyPoint
+from apps.metering.models import ImportBatch
 from apps.metering.partitions import ensure_reading_partitions
 
 T = TypeVar("T")
 MAX_ERRORS_KEPT = 10_000
-_CHUNK = 10_000
+_CHUNK = 50_000
 _COLUMNS = (
     "supply_point_id, interval_start, duration_minutes, kwh_import, kwh_export, quality,"
     " source, received_at, import_batch_id"
@@ -48,8 +58,14 @@ CREATE TEMP TABLE reading_staging (
     import_batch_id bigint NOT NULL
 ) ON COMMIT DROP
 """
-_COPY_STAGING = f"COPY reading_staging (row_no, {_COLUMNS}) FROM STDIN"
-_COPY_DIRECT = f"COPY metering_intervalreading ({_COLUMNS}) FROM STDIN"
+_COPY_STAGING = f"COPY reading_staging (row_no, {_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_DIRECT = f"COPY metering_intervalreading ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_STAGED_HEAD = struct.Struct("!hii")  # field count, then row_no as a 4-byte integer field
+# Supply points by CUPS, locked as the foreign-key check would lock them (see module doc).
+_LOOKUP = (
+    "SELECT external_id, id, contracted_power_kw FROM metering_supplypoint"
+    " WHERE external_id = ANY(%s) ORDER BY id FOR KEY SHARE"
+)
 
 
 @dataclass
@@ -76,19 +92,25 @@ def _batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
 
 
 class _SupplyPoints:
-    """What one ingestion knows of supply points, looked up a chunk at a time."""
+    """What one ingestion knows of supply points, looked up (and locked) a chunk at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
         self._known: dict[str, SupplyPointFacts | None] = {}
+        self._asked: set[str] = set()  # codes as written in the input
 
-    def prefetch(self, cups: set[str]) -> None:
-        wanted = [c for c in cups if c not in self._known]
+    def prefetch(self, codes: set[str]) -> None:
+        """Look up the supply points named by ``codes`` (as written) not yet known."""
+        new = codes - self._asked
+        if not new:
+            return
+        self._asked |= new
+        wanted = {code.strip().upper() for code in new} - self._known.keys()
+        wanted.discard("")
         if not wanted:
             return
-        rows = SupplyPoint.objects.filter(external_id__in=wanted).values_list(
-            "external_id", "id", "contracted_power_kw"
-        )
-        for external_id, pk, power in rows:
+        self._cursor.execute(_LOOKUP, [sorted(wanted)])
+        for external_id, pk, power in self._cursor.fetchall():
             self._known[external_id] = SupplyPointFacts(pk, str(power))
         for code in wanted:
             self._known.setdefault(code, None)
@@ -115,19 +137,29 @@ class _Loader:
             ensure_reading_partitions(first=min(missing), last=max(missing))
             self.partitions |= missing
 
-    def load(self, rows: list[int], lines: list[str]) -> None:
+    def load(self, rows: list[int], data: list[bytes]) -> None:
         if self.direct:
             try:
                 # A savepoint: a conflict undoes this chunk only.
                 with transaction.atomic(), self.cursor.copy(_COPY_DIRECT) as copy:
-                    copy.write("".join(lines))
-                self.inserted_directly += len(lines)
+                    copy.write(_binary.HEADER)
+                    copy.write(b"".join(data))
+                    copy.write(_binary.TRAILER)
+                self.inserted_directly += len(data)
                 return
             except psycopg.errors.UniqueViolation:
                 pass
+        head = _STAGED_HEAD.pack
+        count = len(_COLUMNS.split(",")) + 1
         with self.cursor.copy(_COPY_STAGING) as copy:
-            copy.write("".join(f"{row}\t{line}" for row, line in zip(rows, lines, strict=True)))
-        self.staged += len(lines)
+            copy.write(_binary.HEADER)
+            copy.write(
+                b"".join(
+                    head(count, 4, row) + line[2:] for row, line in zip(rows, data, strict=True)
+                )
+            )
+            copy.write(_binary.TRAILER)
+        self.staged += len(data)
 
 
 def _copy_checked(
@@ -135,36 +167,63 @@ def _copy_checked(
     candidates: Iterable[CandidateRow | RowError],
     errors: list[RowError],
     *,
-    suffix: str,
+    suffix: bytes,
+    suffix_fields: int,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Check candidates a chunk at a time and load the good ones. Returns rows read."""
-    supply_points = _SupplyPoints()
-    checker = RowChecker(supply_points.get, suffix=suffix)
+    supply_points = _SupplyPoints(loader.cursor)
+    checker = RowChecker(supply_points.get, suffix=suffix, suffix_fields=suffix_fields)
     read = 0
-    for chunk in _batched(candidates, _CHUNK):
-        read += len(chunk)
-        # Look supply points up before this chunk's COPY: no query may run on the
-        # connection while a COPY is open on it.
-        supply_points.prefetch(
-            {c.supply_point.strip().upper() for c in chunk if isinstance(c, CandidateRow)}
-        )
-        rows: list[int] = []
-        lines: list[str] = []
-        stage = checker.stage
-        for candidate in chunk:
-            checked = candidate if type(candidate) is RowError else stage(candidate)  # type: ignore[arg-type]
-            if type(checked) is str:
-                rows.append(candidate.row)
-                lines.append(checked)
-            else:
-                errors.append(checked)  # type: ignore[arg-type]
-        loader.ensure_partitions(checker.months)
-        if lines:
-            loader.load(rows, lines)
-        if progress is not None:
-            progress(read)
+    # Supply points are looked up before each chunk's COPY: no query may run on the
+    # connection while a COPY is open on it.
+    if isinstance(candidates, CsvReadings):
+        for lines in candidates.field_chunks(_CHUNK):
+            supply_points.prefetch(lines.supply_points)
+            rows, data, bad = checker.check_fields(lines.first_row, lines.items)
+            read += len(data) + len(bad)  # every line but a blank one
+            _load_chunk(loader, checker, rows, data, bad, errors, read, progress)
+    else:
+        for chunk in _batched(candidates, _CHUNK):
+            read += len(chunk)
+            supply_points.prefetch({c.supply_point for c in chunk if isinstance(c, CandidateRow)})
+            rows, data, bad = checker.check_candidates(chunk)
+            _load_chunk(loader, checker, rows, data, bad, errors, read, progress)
     return read
+
+
+def _load_chunk(
+    loader: _Loader,
+    checker: RowChecker,
+    rows: list[int],
+    data: list[bytes],
+    bad: list[RowError],
+    errors: list[RowError],
+    read: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    errors += bad
+    loader.ensure_partitions(checker.months)
+    if data:
+        loader.load(rows, data)
+    if progress is not None:
+        progress(read)
+
+
+def _row_triggers_can_be_skipped(cursor: Any) -> bool:
+    """May this session load with per-row triggers off (``session_replication_role``)?
+
+    Only the foreign key to the supply point has triggers on the readings table,
+    and the loader takes that key's lock itself (see the module doc). Superusers,
+    and roles granted ``SET ON PARAMETER session_replication_role``, may; anyone
+    else loads with the triggers on, which is as correct and slower. A session
+    already in another role (a replica applying changes) is left as it is.
+    """
+    cursor.execute(
+        "SELECT current_setting('session_replication_role') = 'origin'"
+        " AND has_parameter_privilege('session_replication_role', 'SET')"
+    )
+    return bool(cursor.fetchone()[0])
 
 
 def _duplicates(cursor: Any, *, batch_id: int) -> list[RowError]:
@@ -201,6 +260,9 @@ def _duplicates(cursor: Any, *, batch_id: int) -> list[RowError]:
 def _merge_staged(cursor: Any, *, batch_id: int, source: str, now: dt.datetime) -> dict[str, int]:
     """Insert staged intervals that are new; classify and correct those already stored."""
     counts = {"inserted": 0, "corrected": 0, "unchanged": 0, "ignored": 0}
+    # Temporary tables are never analysed by autovacuum: without statistics the planner
+    # may join a million staged rows to the readings with nested loops (hours, not seconds).
+    cursor.execute("ANALYZE reading_staging")
     cursor.execute(
         f"INSERT INTO metering_intervalreading ({_COLUMNS})"  # noqa: S608 - constant column list
         f" SELECT {_COLUMNS} FROM reading_staging"
@@ -224,6 +286,7 @@ def _merge_staged(cursor: Any, *, batch_id: int, source: str, now: dt.datetime) 
         " WHERE r.import_batch_id IS DISTINCT FROM %s",
         [batch_id],
     )
+    cursor.execute("ANALYZE reading_conflicts")
     cursor.execute(
         "INSERT INTO metering_readingrevision (supply_point_id, interval_start, old_kwh_import,"
         " old_kwh_export, old_quality, old_source, new_kwh_import, new_kwh_export, new_quality,"
@@ -317,16 +380,22 @@ def _ingest(
     progress: Callable[[int], None] | None,
 ) -> None:
     errors: list[RowError] = []
-    suffix = f"\t{source[:32]}\t{now.isoformat()}\t{batch_id}\n"
+    suffix = _binary.text(source[:32]) + _binary.timestamptz(now) + _binary.bigint(batch_id)
     with transaction.atomic():
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute("DROP TABLE IF EXISTS reading_staging, reading_conflicts")
             cursor.execute(_CREATE_STAGING)
             loader = _Loader(cursor, direct=not strict)
+            # Transaction-local: a failure rolls it back with everything else.
+            triggers_off = loader.direct and _row_triggers_can_be_skipped(cursor)
+            if triggers_off:
+                cursor.execute("SET LOCAL session_replication_role = replica")
             report.rows_total = _copy_checked(
-                loader, candidates, errors, suffix=suffix, progress=progress
+                loader, candidates, errors, suffix=suffix, suffix_fields=3, progress=progress
             )
+            if triggers_off:
+                cursor.execute("SET LOCAL session_replication_role = origin")
             counts = {"inserted": 0, "corrected": 0, "unchanged": 0, "ignored": 0}
             if loader.staged:
                 errors += _duplicates(cursor, batch_id=batch_id)
