@@ -46,10 +46,29 @@ def require_service(name: str) -> None:
 
 
 @pytest.fixture
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
+    """The broker for real-worker tests, with its queue empty before and after.
+
+    A worker that is killed, or stopped while duplicates of already-done messages
+    wait, would otherwise hand those messages to the next test's worker.
+    """
     if not settings.REDIS_URL:
         require_service("Redis")
-    return str(settings.REDIS_URL)
+    url = str(settings.REDIS_URL)
+    _broker_empty(url)
+    yield url
+    _broker_empty(url)
+
+
+def _broker_empty(url: str) -> None:
+    """Drop waiting messages and those a killed worker held unacknowledged."""
+    import redis
+
+    from config.celery import app
+
+    app.control.purge()
+    client = redis.Redis.from_url(app.conf.broker_url or url)
+    client.delete("unacked", "unacked_index", "unacked_mutex")
 
 
 @pytest.fixture
