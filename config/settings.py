@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.metering",
     "apps.tariffs",
     "apps.contracts",
+    "apps.billing",
     "apps.service_requests",
     "apps.outages",
     "apps.portal",
@@ -173,6 +174,14 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "billing-dunning-run": {
+        "task": "billing.dunning_run",
+        "schedule": crontab(minute=0, hour=7),  # reminders go out in the morning
+    },
+    "billing-start-scheduled-runs": {
+        "task": "billing.start_scheduled_runs",
+        "schedule": crontab(minute=15, hour=2),  # previews the period that ended yesterday
+    },
     "contracts-scheduled-transitions": {
         "task": "contracts.apply_scheduled_transitions",
         "schedule": crontab(minute=5),  # hourly: idempotent, catches up after downtime
@@ -389,6 +398,30 @@ LOGGING = {
 }
 
 # --- Wattline ---------------------------------------------------------------------
+# Billing (issue 5; docs/decisions/07xx). Creditor details print on bills and SEPA files.
+BILLING_CREDITOR_NAME = env.str("WATTLINE_CREDITOR_NAME", "Wattline Energia S.L.")
+BILLING_CREDITOR_TAX_ID = env.str("WATTLINE_CREDITOR_TAX_ID", "B00000000")
+BILLING_CREDITOR_IBAN = env.str("WATTLINE_CREDITOR_IBAN", "ES9121000418450200051332")
+BILLING_CREDITOR_BIC = env.str("WATTLINE_CREDITOR_BIC", "CAIXESBBXXX")
+BILLING_SEPA_CREDITOR_ID = env.str("WATTLINE_SEPA_CREDITOR_ID", "ES45000B00000000")
+BILLING_DUE_DAYS = env.int("WATTLINE_BILLING_DUE_DAYS", 14, minimum=1)
+#: Days after the due date: first reminder, second reminder, flag for staff (0712).
+BILLING_DUNNING_DAYS = (7, 21, 35)
+BILLING_CHUNK_SIZE = env.int("WATTLINE_BILLING_CHUNK_SIZE", 500, minimum=1)
+BILLING_MAX_GAP_PERCENT = env.int("WATTLINE_BILLING_MAX_GAP_PERCENT", 10, minimum=0)
+BILLING_MAX_ESTIMATED_PERCENT = env.int("WATTLINE_BILLING_MAX_ESTIMATED_PERCENT", 40, minimum=0)
+BILLING_HIGH_CONSUMPTION_FACTOR = env.int("WATTLINE_BILLING_HIGH_CONSUMPTION_FACTOR", 3, minimum=1)
+BILLING_MIN_TOTAL = env.str("WATTLINE_BILLING_MIN_TOTAL", "-500.00")
+BILLING_MAX_TOTAL = env.str("WATTLINE_BILLING_MAX_TOTAL", "5000.00")
+#: Render each bill's PDF (and tell the customer) after issue; the bill-run benchmark turns it off.
+BILLING_RENDER_PDFS = env.bool("WATTLINE_BILLING_RENDER_PDFS", default=True)
+#: "local" (development and tests) or "stripe" (needs the two keys below).
+PAYMENT_GATEWAY = env.choice("WATTLINE_PAYMENT_GATEWAY", ("local", "stripe"), "local")
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", "")
+LOCAL_GATEWAY_WEBHOOK_SECRET = env.str("WATTLINE_LOCAL_GATEWAY_SECRET", "whsec_local_development")
+
 WATTLINE_HEALTH_CELERY_TIMEOUT = 1.0
 WHITENOISE_USE_FINDERS = not PRODUCTION
 

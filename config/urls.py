@@ -21,6 +21,8 @@ urlpatterns = [
     path("my/usage/", include("apps.portal.usage_urls")),
     path("my/notifications/", include("apps.portal.notification_urls")),
     path("my/requests/", include("apps.service_requests.urls")),
+    path("my/billing/", include("apps.billing.urls")),
+    path("webhooks/payments/", include("apps.billing.webhook_urls")),
     path("outages/", include("apps.outages.urls")),
     path("staff/requests/", include("apps.service_requests.staff_urls")),
     path("staff/outages/", include("apps.outages.staff_urls")),

@@ -7,6 +7,8 @@ PY=.venv/bin/python
 if [ -z "${DATABASE_URL:-}" ]; then $PY -m config.embedded_db start >/dev/null; fi
 echo "== benchmarks/ingest.py --readings ${BENCH_READINGS:-10000000}"
 $PY benchmarks/ingest.py --readings "${BENCH_READINGS:-10000000}"
+echo "== benchmarks/bill_run.py --accounts ${BENCH_ACCOUNTS:-100000}"
+$PY benchmarks/bill_run.py --accounts "${BENCH_ACCOUNTS:-100000}"
 for bench in benchmarks/bench_*.py; do
   [ -e "$bench" ] || continue
   echo "== $bench"

@@ -467,5 +467,32 @@ def seed_all(*, customer_user: User) -> list[str]:
             customer_segments_refresh(customer=customer, now=now)
     except ImportError:  # pragma: no cover - segmentation lands with the accounts pages
         pass
+    lines.append(f"  Bills: {seed_bills(now=now)}")
     _ = membership_add  # members are added through customer_create_with_account(owner=...)
     return lines
+
+
+def seed_bills(*, now: dt.datetime) -> str:
+    """Bill last month for the demo accounts (billing day 1) through a real bill run, once.
+
+    Without a broker the run's tasks execute in-process; with one, a worker does them (the
+    calls below then find their chunks done). Safe to repeat: a run exists only once.
+    """
+    from apps.billing import run as runs
+    from apps.billing.models import Bill, BillRun
+    from apps.contracts.services import add_months
+
+    today = now.astimezone(clock.local_zone()).date()
+    period_start = add_months(today.replace(day=1), -1)
+    bill_run = BillRun.objects.filter(billing_day=1, period_start=period_start).first()
+    if bill_run is None:
+        bill_run = runs.bill_run_create(billing_day=1, period_start=period_start, actor=None)
+    for chunk in bill_run.chunks.filter(phase="PREVIEW").order_by("number"):
+        runs.bill_run_preview_chunk(chunk_id=chunk.pk)
+    bill_run.refresh_from_db()
+    if bill_run.status == BillRun.Status.PREVIEWED:
+        runs.bill_run_issue(run=bill_run, actor=None)
+    for chunk in bill_run.chunks.filter(phase="ISSUE").order_by("number"):
+        runs.bill_run_issue_chunk(chunk_id=chunk.pk)
+    issued = Bill.objects.filter(run=bill_run, status=Bill.Status.ISSUED).count()
+    return f"{issued} issued for {period_start:%B %Y} (idempotent)"

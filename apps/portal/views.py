@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors as account_selectors
 from apps.accounts.models import Account, User
+from apps.billing.presentation import account_billing_summary
 from apps.contracts import selectors as contract_selectors
 
 
@@ -57,6 +58,7 @@ def _overview_context(user: User, account: Account, accounts: list[Account]) -> 
         "role": account_selectors.membership_role(user, account),
         "contracts": contract_rows,
         "supply_points": supply_points,
+        "billing": account_billing_summary(account),
     }
 
 

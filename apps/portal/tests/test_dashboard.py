@@ -52,7 +52,8 @@ def test_customer_sees_account_contracts_and_supply_points(customer: User) -> No
     assert "Time of use 3 periods" in body
     assert "Flat 24" in body
     assert "31 Jan 2026" in body  # last day of supply of the ended contract (end is exclusive)
-    assert "Billing is coming soon" in body
+    assert "You are all paid up." in body  # billing: no ledger entries, no bills yet
+    assert "No bills yet." in body
     assert 'name="account"' not in body  # one account: no switcher
     rows = response.context["contracts"]
     assert [r["contract"].tariff.code for r in rows] == ["flat-24", "tou-3"]

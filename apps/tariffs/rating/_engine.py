@@ -145,6 +145,7 @@ class _Rating:
                 edges.update(self._window_us(discount.valid_from, discount.valid_to))
         self.window_edges = sorted(edge for edge in edges if self.start < edge < self.end)
         self.entries: list[_Entry] = []
+        self.touched: list[int] = []
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -198,9 +199,12 @@ class _Rating:
         else:
             bounds = sorted(set(grid.bounds) | extras)
             attrs = [grid.attrs[bisect_right(grid.bounds, bound) - 1] for bound in bounds[:-1]]
-        imports, exports = self._accumulate(intervals, bounds)
-        total_import = sum(imports, ZERO)
-        total_export = sum(exports, ZERO)
+        imports, exports, touched = self._accumulate(intervals, bounds)
+        # Only slots that received energy matter: a bill rated from a few aggregated
+        # intervals touches a handful of a month's ~744 slots.
+        self.touched = sorted(touched)
+        total_import = sum((imports[slot] for slot in self.touched), ZERO)
+        total_export = sum((exports[slot] for slot in self.touched), ZERO)
         self._energy_lines(bounds, attrs, imports, total_import)
         self._export_lines(bounds, exports)
         days = local_days(self.tz, self.start, self.end)
@@ -216,12 +220,13 @@ class _Rating:
 
     def _accumulate(
         self, intervals: Iterable[Interval], bounds: Sequence[int]
-    ) -> tuple[list[Decimal], list[Decimal]]:
-        """Energy per slot; straddling intervals are split pro rata by time."""
+    ) -> tuple[list[Decimal], list[Decimal], set[int]]:
+        """Energy per slot (and the slots touched); straddling intervals are split pro rata."""
         start, end = self.start, self.end
         slots = len(bounds) - 1
         imports = [ZERO] * slots
         exports = [ZERO] * slots
+        touched: set[int] = set()
         for interval in intervals:
             first, last = interval.span_us
             if last <= start or first >= end:
@@ -230,6 +235,7 @@ class _Rating:
             if first >= start and last <= bounds[index + 1]:
                 imports[index] += interval.kwh_import
                 exports[index] += interval.kwh_export
+                touched.add(index)
                 continue
             cut_from, cut_to = max(first, start), min(last, end)
             whole = cut_from == first and cut_to == last
@@ -248,8 +254,9 @@ class _Rating:
                 done_export += piece_export
                 imports[index] += piece_import
                 exports[index] += piece_export
+                touched.add(index)
                 index += 1
-        return imports, exports
+        return imports, exports, touched
 
     def _slot_groups(
         self, bounds: Sequence[int], attrs: Sequence[SlotAttrs], imports: Sequence[Decimal]
@@ -259,14 +266,15 @@ class _Rating:
         dynamic: dict[tuple[int, int], list[Decimal]] = {}
         market: dict[int, Decimal] = {}
         edges = self.window_edges
-        version_index = 0
         spans = self.spans
-        for slot, kwh in enumerate(imports):
+        version_index = 0
+        for slot in self.touched:
+            kwh = imports[slot]
+            if not kwh:
+                continue
             slot_start = bounds[slot]
             while slot_start >= spans[version_index].end:
                 version_index += 1
-            if not kwh:
-                continue
             window = bisect_right(edges, slot_start) if edges else 0
             energy = spans[version_index].version.energy
             if isinstance(energy, EnergyStructure):
@@ -348,10 +356,12 @@ class _Rating:
     def _export_lines(self, bounds: Sequence[int], exports: Sequence[Decimal]) -> None:
         per_version = [ZERO] * len(self.spans)
         version_index = 0
-        for slot, kwh in enumerate(exports):
+        for slot in self.touched:
+            if not exports[slot]:
+                continue
             while bounds[slot] >= self.spans[version_index].end:
                 version_index += 1
-            per_version[version_index] += kwh
+            per_version[version_index] += exports[slot]
         for version_index, kwh in enumerate(per_version):
             span = self.spans[version_index]
             export_rate = span.version.export_rate

@@ -1,0 +1,97 @@
+"""Builders for billing tests: accounts with owners, issued bills through the real issue path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from apps.accounts.models import Account, User
+from apps.billing.issuing import bills_issue
+from apps.billing.models import Bill, BillLine
+from apps.contracts.tests.factories import madrid, make_account
+from apps.core import clock
+
+__all__ = ["draft_bill", "issued_bill", "madrid", "make_account"]
+
+
+def draft_bill(
+    *,
+    account: Account,
+    total: Decimal,
+    period_start: dt.date = dt.date(2026, 10, 1),
+    period_end: dt.date | None = None,
+    kwh: Decimal = Decimal("100.000"),
+    tax_total: Decimal = Decimal("0.00"),
+) -> Bill:
+    """A DRAFT bill with one energy line worth ``total - tax_total`` and (if any) a tax line."""
+    if period_end is None:
+        period_end = (period_start.replace(day=1) + dt.timedelta(days=32)).replace(
+            day=period_start.day
+        )
+    customer = account.customer
+    address = account.billing_address
+    bill = Bill.objects.create(
+        kind=Bill.Kind.BILL,
+        status=Bill.Status.DRAFT,
+        account=account,
+        period_start=period_start,
+        period_end=period_end,
+        account_number=account.number,
+        customer_name=customer.name,
+        customer_tax_id=customer.tax_id,
+        billing_address=f"{address.line1}\n{address.postcode} {address.city}",
+        supply_summary=[],
+        kwh_import=kwh,
+        subtotal=total - tax_total,
+        tax_total=tax_total,
+        total=total,
+        computed_at=clock.now(),
+    )
+    starts = madrid(period_start.year, period_start.month, period_start.day)
+    ends = madrid(period_end.year, period_end.month, period_end.day)
+    energy = total - tax_total
+    BillLine.objects.create(
+        bill=bill,
+        position=1,
+        component="ENERGY",
+        period="ALL",
+        quantity=kwh,
+        unit="kWh",
+        unit_price=(energy / kwh) if kwh else Decimal(0),
+        amount=energy,
+        starts_at=starts,
+        ends_at=ends,
+    )
+    if tax_total:
+        BillLine.objects.create(
+            bill=bill,
+            position=2,
+            component="TAX",
+            period="VAT",
+            quantity=Decimal(21),
+            unit="%",
+            unit_price=energy,
+            amount=tax_total,
+            starts_at=starts,
+            ends_at=ends,
+        )
+    return bill
+
+
+def issued_bill(
+    *,
+    account: Account,
+    total: Decimal,
+    period_start: dt.date = dt.date(2026, 10, 1),
+    issued_at: dt.datetime | None = None,
+    due_date: dt.date | None = None,
+    actor: User | None = None,
+    **draft: object,
+) -> Bill:
+    """An ISSUED bill: numbered, with payment reference, due date and its ledger entry."""
+    bill = draft_bill(account=account, total=total, period_start=period_start, **draft)  # type: ignore[arg-type]
+    bills_issue(bill_ids=[bill.pk], now=issued_at or clock.now(), actor=actor)
+    if due_date is not None:
+        Bill.objects.filter(pk=bill.pk).update(due_date=due_date)
+    bill.refresh_from_db()
+    return bill
