@@ -204,13 +204,9 @@ class BillAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     actions = ("release_bills", "exclude_bills", "credit_bills", "correct_bills")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        from apps.billing import admin_documents
-
         return [admin_documents.bill_pdf_link, *(field.name for field in Bill._meta.fields)]
 
     def get_urls(self) -> list[URLPattern]:
-        from apps.billing import admin_documents
-
         return [*admin_documents.bill_document_urls(self), *super().get_urls()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -295,16 +291,10 @@ class InvoiceSeriesAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-def _optional_admin_modules() -> None:
-    """Payment, bank and document screens (each registers its own models)."""
-    import importlib
-
-    for name in ("admin_bank", "admin_sepa", "admin_documents", "admin_payments"):
-        try:
-            importlib.import_module(f"apps.billing.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"apps.billing.{name}":
-                raise
-
-
-_optional_admin_modules()
+# The payment, bank, direct-debit and document screens register their own models.
+from apps.billing import (  # noqa: E402, F401
+    admin_bank,
+    admin_documents,
+    admin_payments,
+    admin_sepa,
+)

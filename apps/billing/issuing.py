@@ -138,7 +138,8 @@ def bills_issue(
                                       WHERE l.account_id = b.account_id), 0) AS balance,
                            COALESCE((SELECT -sum(l.amount) FROM billing_ledgerentry l
                                       WHERE l.account_id = b.account_id
-                                        AND l.kind IN ('PAYMENT', 'PAYMENT_RETURNED')
+                                        AND l.kind IN ('PAYMENT', 'PAYMENT_RETURNED',
+                                                       'REINSTATED', 'REFUND')
                                         AND (prev.last_issued_at IS NULL
                                              OR l.posted_at > prev.last_issued_at)), 0) AS paid
                       FROM prev JOIN billing_bill b ON b.id = prev.id

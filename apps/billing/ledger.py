@@ -13,6 +13,7 @@ from django.db import transaction
 
 from apps.accounts.models import Account, User
 from apps.billing.models import Bill, LedgerEntry, Payment
+from apps.billing.selectors import payment_refunded_amount
 from apps.core import clock
 from apps.core.audit import acting_as
 
@@ -147,6 +148,8 @@ def payment_mark_returned(*, payment: Payment, reason_code: str, actor_label: st
         return False
     if locked.status != Payment.Status.SUCCEEDED:
         raise PaymentStateError(f"status: payment is {locked.status}, not SUCCEEDED.")
+    if LedgerEntry.objects.filter(payment=locked, kind=LedgerEntry.Kind.PAYMENT_RETURNED).exists():
+        raise PaymentStateError("status: payment was returned once and reinstated already.")
     locked.status = Payment.Status.RETURNED
     locked.return_reason = reason_code[:4]
     locked.save(update_fields=["status", "return_reason"])
@@ -155,6 +158,72 @@ def payment_mark_returned(*, payment: Payment, reason_code: str, actor_label: st
         kind=LedgerEntry.Kind.PAYMENT_RETURNED,
         amount=locked.amount,
         description=f"{locked.get_method_display()} returned ({reason_code})",
+        payment=locked,
+        actor_label=actor_label,
+    )
+    payment.refresh_from_db()
+    return True
+
+
+@transaction.atomic
+def payment_refund_to(*, payment: Payment, refunded_total: Decimal, actor_label: str) -> Decimal:
+    """Bring the refunds booked for ``payment`` up to ``refunded_total``; what was booked now.
+
+    ``refunded_total`` is the running total the gateway reports (Stripe's
+    ``amount_refunded``), so a repeated or late-arriving older report books nothing. The
+    new part is one REFUND entry (the customer's balance goes up by it); once everything
+    is refunded the payment becomes REFUNDED and no longer counts against its bill.
+
+    Raises PaymentStateError for a payment that is not SUCCEEDED (or already REFUNDED), and
+    ValueError for a total above the payment's amount.
+    """
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    if locked.status not in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
+        raise PaymentStateError(f"status: payment is {locked.status}, not SUCCEEDED.")
+    if refunded_total > locked.amount:
+        raise ValueError(
+            f"refunded_total: {refunded_total} is more than the payment's {locked.amount}."
+        )
+    already = payment_refunded_amount(locked)
+    new = refunded_total - already
+    if new <= 0:
+        return Decimal("0.00")
+    ledger_post(
+        account=locked.account_id,
+        kind=LedgerEntry.Kind.REFUND,
+        amount=new,
+        description=f"{locked.get_method_display()} refund",
+        bill=locked.bill,
+        payment=locked,
+        actor_label=actor_label,
+    )
+    if refunded_total == locked.amount:
+        locked.status = Payment.Status.REFUNDED
+        locked.save(update_fields=["status"])
+    payment.refresh_from_db()
+    return new
+
+
+@transaction.atomic
+def payment_reinstate(*, payment: Payment, actor_label: str) -> bool:
+    """RETURNED → SUCCEEDED: money taken back comes back again (a card dispute we won).
+
+    Books the payment on the ledger once more. Returns False if it already stands; raises
+    PaymentStateError for other states.
+    """
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    if locked.status == Payment.Status.SUCCEEDED:
+        return False
+    if locked.status != Payment.Status.RETURNED:
+        raise PaymentStateError(f"status: payment is {locked.status}, not RETURNED.")
+    locked.status = Payment.Status.SUCCEEDED
+    locked.return_reason = ""
+    locked.save(update_fields=["status", "return_reason"])
+    ledger_post(
+        account=locked.account_id,
+        kind=LedgerEntry.Kind.REINSTATED,
+        amount=-locked.amount,
+        description=f"{locked.get_method_display()} reinstated",
         payment=locked,
         actor_label=actor_label,
     )

@@ -327,7 +327,8 @@ class BillIssue(models.Model):
 class LedgerEntry(models.Model):
     """One movement on an account. Balance = sum(amount); positive means the customer owes.
 
-    Entries are only ever added. A bill, credit note or payment posts each kind once.
+    Entries are only ever added. A bill or credit note posts once; a payment posts each of
+    PAYMENT, PAYMENT_RETURNED and REINSTATED at most once, and any number of partial REFUNDs.
     """
 
     class Kind(models.TextChoices):
@@ -335,6 +336,7 @@ class LedgerEntry(models.Model):
         CREDIT_NOTE = "CREDIT_NOTE", _("Credit note")
         PAYMENT = "PAYMENT", _("Payment")
         PAYMENT_RETURNED = "PAYMENT_RETURNED", _("Returned payment")
+        REINSTATED = "REINSTATED", _("Reinstated payment")
         REFUND = "REFUND", _("Refund")
         ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
 
@@ -365,7 +367,7 @@ class LedgerEntry(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["payment", "kind"],
-                condition=Q(payment__isnull=False),
+                condition=Q(payment__isnull=False) & ~Q(kind="REFUND"),
                 name="billing_ledger_once_per_payment",
             ),
             models.CheckConstraint(condition=~Q(amount=0), name="billing_ledger_not_zero"),
@@ -573,6 +575,8 @@ class GatewayEvent(models.Model):
     received_at = models.DateTimeField()
     payload = models.JSONField()
     processed_at = models.DateTimeField(null=True, blank=True)
+    #: What handling made of it (``payments.EventOutcome``): applied, ignored, or why not.
+    outcome = models.CharField(_("outcome"), max_length=16, blank=True)
 
     class Meta:
         verbose_name = _("gateway event")

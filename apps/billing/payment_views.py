@@ -78,7 +78,12 @@ def card_return(request: HttpRequest, payment_id: int) -> HttpResponse:
     refreshes itself (htmx) so the customer sees the confirmation arrive.
     """
     payment = payments.card_payment_for_user(_user(request), payment_id)
-    context = {"payment": payment, "bill": payment.bill, "Status": Payment.Status}
+    context = {
+        "payment": payment,
+        "bill": payment.bill,
+        "Status": Payment.Status,
+        "refunded": selectors.payment_refunded_amount(payment),
+    }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "billing/payments/_status.html", context)
     return render(request, "billing/payments/return.html", context)

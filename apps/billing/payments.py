@@ -25,19 +25,24 @@ from apps.accounts.selectors import accounts_for_user
 from apps.billing import ledger
 from apps.billing.adapters.gateway import (
     CANCELED,
+    DISPUTE_FUNDS_REINSTATED,
+    DISPUTE_FUNDS_WITHDRAWN,
     FAILED,
+    REFUNDED,
     SIGNATURE_HEADER,
     SUCCEEDED,
     GatewayError,
     GatewayEventData,
     GatewayIntent,
     PaymentGateway,
+    UnknownGatewayError,
     gateway_for,
     get_gateway,
     to_minor_units,
 )
+from apps.billing.adapters.local_gateway import LocalGateway
 from apps.billing.models import Bill, GatewayEvent, Payment
-from apps.billing.selectors import bill_open_amount
+from apps.billing.selectors import bill_open_amount, payment_refunded_amount
 from apps.core import clock
 from apps.core.audit import acting_as
 from apps.core.notifications import notification_send
@@ -46,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 CURRENCY = "EUR"
 NOTIFICATION_KIND = "payment_received"
+REFUND_NOTIFICATION_KIND = "payment_refunded"
 
 
 class CardPaymentError(Exception):
@@ -226,8 +232,10 @@ def gateway_event_handle(*, gateway: str, event: GatewayEventData) -> EventOutco
     intent we do not know is stored and logged (``UNKNOWN_INTENT``), an amount or currency
     that differs from ours is stored, logged and not booked (``MISMATCH``), a success for
     a payment already returned or refunded is stored and logged (``CONFLICT``); these are
-    left unprocessed (``processed_at`` empty) for staff. Other event types are stored and
-    ``IGNORED``.
+    left unprocessed (``processed_at`` empty) for staff. ``charge.refunded`` books what was
+    refunded beyond what is already booked (see :func:`_apply_refund`); a dispute's
+    ``funds_withdrawn`` returns the payment and ``funds_reinstated`` books it again (see
+    :func:`_apply_dispute`). Other event types are stored and ``IGNORED``.
     Raises nothing for anticipated outcomes (the gateway should not retry them).
     """
     now = clock.now()
@@ -244,14 +252,15 @@ def gateway_event_handle(*, gateway: str, event: GatewayEventData) -> EventOutco
         logger.info("gateway event duplicate", extra={"gateway": gateway, "event": event.event_id})
         return EventOutcome.DUPLICATE
     outcome = _apply(gateway=gateway, event=event)
+    stored.outcome = outcome.value
     if outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED):
         stored.processed_at = now
-        stored.save(update_fields=["processed_at"])
+    stored.save(update_fields=["outcome", "processed_at"])
     return outcome
 
 
 def _apply(*, gateway: str, event: GatewayEventData) -> EventOutcome:
-    if event.event_type not in (SUCCEEDED, FAILED, CANCELED):
+    if event.event_type not in _HANDLED:
         return EventOutcome.IGNORED
     payment = (
         Payment.objects.select_related("bill", "account")
@@ -266,6 +275,10 @@ def _apply(*, gateway: str, event: GatewayEventData) -> EventOutcome:
             extra={"gateway": gateway, "event": event.event_id, "intent": event.intent_id},
         )
         return EventOutcome.UNKNOWN_INTENT
+    if event.event_type == REFUNDED:
+        return _apply_refund(gateway=gateway, event=event, payment=payment)
+    if event.event_type in (DISPUTE_FUNDS_WITHDRAWN, DISPUTE_FUNDS_REINSTATED):
+        return _apply_dispute(gateway=gateway, event=event, payment=payment)
     if event.event_type != SUCCEEDED:
         ledger.payment_mark_failed(payment=payment, reason=event.failure_message or event.status)
         return EventOutcome.PROCESSED
@@ -303,7 +316,127 @@ def _apply(*, gateway: str, event: GatewayEventData) -> EventOutcome:
     return EventOutcome.PROCESSED
 
 
+_HANDLED = (
+    SUCCEEDED,
+    FAILED,
+    CANCELED,
+    REFUNDED,
+    DISPUTE_FUNDS_WITHDRAWN,
+    DISPUTE_FUNDS_REINSTATED,
+)
+#: The return reason stored on a card payment taken back by a dispute (SEPA-style, 4 chars).
+DISPUTE_REASON_CODE = "DISP"
+
+
+def _apply_refund(*, gateway: str, event: GatewayEventData, payment: Payment) -> EventOutcome:
+    """Book the part of the charge's running refund total that is not booked yet.
+
+    A total above the payment, or in another currency, is ``MISMATCH``; a refund of a
+    payment we never booked or that a dispute took back is ``CONFLICT``. Both are left for
+    staff. A repeated or older report books nothing and is ``PROCESSED``.
+    """
+    total = event.amount_refunded
+    if total is None or total > payment.amount or event.currency != payment.currency.upper():
+        logger.error(
+            "gateway refund does not fit the payment",
+            extra={
+                "gateway": gateway,
+                "event": event.event_id,
+                "payment_id": payment.pk,
+                "amount_refunded": str(total),
+                "event_currency": event.currency,
+            },
+        )
+        return EventOutcome.MISMATCH
+    try:
+        booked = ledger.payment_refund_to(
+            payment=payment, refunded_total=total, actor_label=f"gateway:{gateway}"
+        )
+    except ledger.PaymentStateError:
+        logger.error(
+            "gateway refund for a payment that does not stand",
+            extra={"gateway": gateway, "event": event.event_id, "payment_id": payment.pk},
+        )
+        return EventOutcome.CONFLICT
+    if booked > 0:
+        _notify(
+            payment,
+            kind=REFUND_NOTIFICATION_KIND,
+            title=_("Refund on its way"),
+            body=_(
+                "We refunded %(amount)s %(currency)s of your card payment for bill %(number)s. "
+                "Your bank usually shows it within 5 to 10 days."
+            )
+            % {
+                "amount": booked,
+                "currency": payment.currency,
+                "number": payment.bill.invoice_number if payment.bill else "",
+            },
+            dedupe_key=f"payment:{payment.pk}:refund:{total}",
+        )
+    return EventOutcome.PROCESSED
+
+
+def _apply_dispute(*, gateway: str, event: GatewayEventData, payment: Payment) -> EventOutcome:
+    """A chargeback takes the payment back (the bill is open again); a won dispute restores it.
+
+    Only a dispute of the whole payment is booked: another amount is ``MISMATCH``, and a
+    dispute of a payment that was refunded in part, or never booked, is ``CONFLICT``.
+    """
+    if event.amount != payment.amount or event.currency != payment.currency.upper():
+        logger.error(
+            "gateway dispute amount differs from payment",
+            extra={
+                "gateway": gateway,
+                "event": event.event_id,
+                "payment_id": payment.pk,
+                "event_amount": str(event.amount),
+            },
+        )
+        return EventOutcome.MISMATCH
+    label = f"gateway:{gateway}"
+    try:
+        if event.event_type == DISPUTE_FUNDS_WITHDRAWN:
+            if payment.status == Payment.Status.SUCCEEDED and payment_refunded_amount(payment):
+                raise ledger.PaymentStateError("status: payment was partly refunded.")
+            ledger.payment_mark_returned(
+                payment=payment, reason_code=DISPUTE_REASON_CODE, actor_label=label
+            )
+            logger.warning(
+                "card payment disputed",
+                extra={"payment_id": payment.pk, "reason": event.reason, "event": event.event_id},
+            )
+        else:
+            ledger.payment_reinstate(payment=payment, actor_label=label)
+    except ledger.PaymentStateError:
+        logger.error(
+            "gateway dispute for a payment in another state",
+            extra={"gateway": gateway, "event": event.event_id, "payment_id": payment.pk},
+        )
+        return EventOutcome.CONFLICT
+    return EventOutcome.PROCESSED
+
+
 def _notify_paid(payment: Payment) -> None:
+    _notify(
+        payment,
+        kind=NOTIFICATION_KIND,
+        title=_("Payment received"),
+        body=_(
+            "We received your card payment of %(amount)s %(currency)s for bill %(number)s. "
+            "Thank you."
+        )
+        % {
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "number": payment.bill.invoice_number if payment.bill else "",
+        },
+        dedupe_key=f"payment:{payment.pk}:succeeded",
+    )
+
+
+def _notify(payment: Payment, *, kind: str, title: str, body: str, dedupe_key: str) -> None:
+    """Tell whoever started ``payment`` (or the account's owners) in-app and by email."""
     payer_id = payment.details.get("started_by")
     users = list(User.objects.filter(pk=payer_id)) if payer_id else []
     if not users:
@@ -315,19 +448,14 @@ def _notify_paid(payment: Payment) -> None:
             .select_related("user")
             .order_by("id")
         ]
-    invoice = payment.bill.invoice_number if payment.bill else ""
     for user in users:
         notification_send(
             user=user,
-            kind=NOTIFICATION_KIND,
-            title=_("Payment received"),
-            body=_(
-                "We received your card payment of %(amount)s %(currency)s for bill %(number)s. "
-                "Thank you."
-            )
-            % {"amount": payment.amount, "currency": payment.currency, "number": invoice},
+            kind=kind,
+            title=title,
+            body=body,
             url=reverse("billing:card_return", args=[payment.pk]),
-            dedupe_key=f"payment:{payment.pk}:succeeded",
+            dedupe_key=dedupe_key,
         )
 
 
@@ -351,3 +479,92 @@ def local_intent_for_user(user: User, reference: str) -> Payment:
     if payment is None:
         raise Http404("No such payment")
     return payment
+
+
+class RefundError(Exception):
+    """A refund cannot be made; ``message`` is for staff, ``field`` the form field at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def card_refund_request(
+    *, payment: Payment, amount: Decimal, actor: User, gateway: PaymentGateway | None = None
+) -> str:
+    """Ask the gateway to give back ``amount`` of a card payment; the gateway's refund id.
+
+    Nothing is booked here: the refund is booked when the gateway's ``charge.refunded``
+    event arrives (the local twin delivers it at once). The request is recorded on the
+    payment's details under ``actor``, so the audit trail shows who asked for what. The
+    payment row stays locked while asking, so two clicks cannot refund twice; a repeat
+    with nothing changed reuses the same idempotency key.
+
+    Raises RefundError (not a card payment, not standing, an amount that is not positive,
+    has fractions of a cent or exceeds what is left, or the gateway refused).
+    """
+    if payment.method != Payment.Method.CARD:
+        raise RefundError(_("Only a card payment can be refunded to the card."))
+    try:
+        gw = gateway or gateway_for(payment.gateway)
+    except UnknownGatewayError:
+        raise RefundError(
+            _("This payment was taken through %(gateway)s, which is not in use here any more.")
+            % {"gateway": payment.gateway}
+        ) from None
+    with transaction.atomic():
+        locked = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("bill")
+            .get(pk=payment.pk)
+        )
+        if locked.method != Payment.Method.CARD or locked.gateway != gw.name:
+            raise RefundError(_("Only a card payment can be refunded to the card."))
+        if locked.status != Payment.Status.SUCCEEDED:
+            raise RefundError(
+                _("Payment is %(status)s: only a received payment can be refunded.")
+                % {"status": locked.get_status_display()}
+            )
+        refunded = payment_refunded_amount(locked)
+        left = locked.amount - refunded
+        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+            raise RefundError(
+                _("Amount: enter a positive amount in euros and cents."), field="amount"
+            )
+        if amount > left:
+            raise RefundError(
+                _("Amount: at most %(left)s %(currency)s is left to refund on this payment.")
+                % {"left": left, "currency": locked.currency},
+                field="amount",
+            )
+        key = (
+            f"wattline-payment-{locked.pk}-refund-{to_minor_units(refunded)}"
+            f"-{to_minor_units(amount)}"
+        )
+        try:
+            refund_id = gw.refund_create(
+                reference=locked.gateway_reference or "", amount=amount, idempotency_key=key
+            )
+        except GatewayError as exc:
+            logger.warning("card refund failed", extra={"payment_id": locked.pk, "error": str(exc)})
+            raise RefundError(
+                _("The card gateway refused the refund: %(error)s") % {"error": exc}
+            ) from exc
+        requests = [*locked.details.get("refund_requests", [])]
+        requests.append(
+            {
+                "refund": refund_id,
+                "amount": str(amount),
+                "by": actor.pk,
+                "at": clock.now().isoformat(),
+            }
+        )
+        with acting_as(actor):
+            locked.details = {**locked.details, "refund_requests": requests}
+            locked.save(update_fields=["details"])
+    if isinstance(gw, LocalGateway):
+        payload, header = gw.signed_refund_event(payment=locked, refunded_total=refunded + amount)
+        webhook_receive(gateway_name=gw.name, payload=payload, headers={SIGNATURE_HEADER: header})
+    payment.refresh_from_db()
+    return refund_id

@@ -47,10 +47,24 @@ def ledger_of_account(account: Account) -> QuerySet[LedgerEntry]:
 
 
 def bill_paid_amount(bill: Bill) -> Decimal:
-    """Money received against ``bill`` that still stands (succeeded, not returned or refunded)."""
-    total = Payment.objects.filter(bill=bill, status=Payment.Status.SUCCEEDED).aggregate(
-        total=Sum("amount")
-    )["total"]
+    """Money received against ``bill`` that still stands.
+
+    Succeeded payments count, less what was refunded of them in part; returned and wholly
+    refunded payments do not count.
+    """
+    standing = Payment.objects.filter(bill=bill, status=Payment.Status.SUCCEEDED)
+    total = standing.aggregate(total=Sum("amount"))["total"]
+    refunded = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.REFUND, payment__in=standing
+    ).aggregate(total=Sum("amount"))["total"]
+    return (total or ZERO) - (refunded or ZERO)
+
+
+def payment_refunded_amount(payment: Payment) -> Decimal:
+    """How much of ``payment`` has been given back so far (sum of its refund entries)."""
+    total = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.REFUND, payment_id=payment.pk
+    ).aggregate(total=Sum("amount"))["total"]
     return total if total is not None else ZERO
 
 

@@ -29,6 +29,12 @@ SIGNATURE_HEADER = "Stripe-Signature"
 SUCCEEDED = "payment_intent.succeeded"
 FAILED = "payment_intent.payment_failed"
 CANCELED = "payment_intent.canceled"
+#: The charge behind an intent was refunded, wholly or in part (``amount_refunded`` is the
+#: running total of every refund of that charge, so each delivery carries the whole story).
+REFUNDED = "charge.refunded"
+#: A card dispute (chargeback): the money is taken back, and returned if the dispute is won.
+DISPUTE_FUNDS_WITHDRAWN = "charge.dispute.funds_withdrawn"
+DISPUTE_FUNDS_REINSTATED = "charge.dispute.funds_reinstated"
 
 
 class GatewayError(Exception):
@@ -82,6 +88,10 @@ class GatewayEventData:
     status: str
     created_at: dt.datetime | None
     failure_message: str = ""
+    #: For ``charge.refunded``: everything refunded on the charge so far.
+    amount_refunded: Decimal | None = None
+    #: For disputes: the cardholder's reason (``fraudulent``, ``duplicate`` …).
+    reason: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -110,6 +120,14 @@ class PaymentGateway(Protocol):
 
     def intent_retrieve(self, *, reference: str) -> GatewayIntent:
         """The intent's current state at the gateway. Raises GatewayError."""
+        ...
+
+    def refund_create(self, *, reference: str, amount: Decimal, idempotency_key: str) -> str:
+        """Ask the gateway to give back ``amount`` of the intent ``reference``; its refund id.
+
+        The money is booked when the gateway's ``charge.refunded`` event arrives, not here.
+        Sending the same ``idempotency_key`` again asks for nothing more. Raises GatewayError.
+        """
         ...
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEventData:
@@ -162,16 +180,28 @@ def verify_signed_event(payload: bytes, signature_header: str, *, secret: str) -
 
 
 def event_data_from(data: dict[str, Any]) -> GatewayEventData:
-    """Reduce a Stripe-shaped event dict to :class:`GatewayEventData`."""
+    """Reduce a Stripe-shaped event dict to :class:`GatewayEventData`.
+
+    Intent events name the intent by their object's id; charge and dispute events by the
+    object's ``payment_intent``. ``amount`` is the intent's, the charge's or the disputed
+    amount.
+    """
     obj = (data.get("data") or {}).get("object") or {}
-    is_intent = obj.get("object") == "payment_intent"
-    cents = obj.get("amount") if is_intent else None
+    kind = obj.get("object")
+    if kind == "payment_intent":
+        intent_id = obj.get("id")
+    elif kind in ("charge", "dispute"):
+        intent_id = obj.get("payment_intent")
+    else:
+        intent_id = None
+    cents = obj.get("amount") if intent_id else None
+    refunded = obj.get("amount_refunded") if kind == "charge" else None
     created = data.get("created")
     failure = obj.get("last_payment_error") or {}
     return GatewayEventData(
         event_id=str(data["id"]),
         event_type=str(data["type"]),
-        intent_id=str(obj["id"]) if is_intent and obj.get("id") else None,
+        intent_id=str(intent_id) if isinstance(intent_id, str) and intent_id else None,
         amount=from_minor_units(int(cents)) if isinstance(cents, int) else None,
         currency=str(obj.get("currency") or "").upper(),
         status=str(obj.get("status") or ""),
@@ -179,6 +209,8 @@ def event_data_from(data: dict[str, Any]) -> GatewayEventData:
         if isinstance(created, int)
         else None,
         failure_message=str(failure.get("message") or "") if isinstance(failure, dict) else "",
+        amount_refunded=from_minor_units(refunded) if isinstance(refunded, int) else None,
+        reason=str(obj.get("reason") or "") if kind == "dispute" else "",
         payload=data,
     )
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from apps.billing.adapters.gateway import (
     FAILED,
+    REFUNDED,
     SUCCEEDED,
     GatewayError,
     GatewayEventData,
@@ -28,6 +29,7 @@ from apps.billing.adapters.gateway import (
     verify_signed_event,
 )
 from apps.billing.models import Payment
+from apps.billing.selectors import payment_refunded_amount
 from apps.core import clock
 
 #: The Stripe intent status that each state of the local intent's Payment row stands for.
@@ -92,6 +94,45 @@ class LocalGateway:
             redirect_url=self.page_url(reference),
         )
 
+    def refund_create(self, *, reference: str, amount: Decimal, idempotency_key: str) -> str:
+        """A ``re_local_…`` id; the local twin keeps no refunds, the webhook carries them.
+
+        Refuses, as Stripe does, a refund of an intent that was never paid, or of more than
+        is left on it. Raises GatewayError.
+        """
+        cents = to_minor_units(amount)  # the same refusal of fractions of a cent as Stripe
+        payment = Payment.objects.filter(gateway=self.name, gateway_reference=reference).first()
+        if payment is None or payment.status not in (
+            Payment.Status.SUCCEEDED,
+            Payment.Status.REFUNDED,
+        ):
+            raise GatewayError(f"Local intent {reference} has no charge to refund.")
+        if cents <= 0 or amount > payment.amount - payment_refunded_amount(payment):
+            raise GatewayError(f"Refund of {amount} exceeds what is left on {reference}.")
+        return f"re_local_{idempotency_key[-24:]}"
+
+    def signed_refund_event(
+        self, *, payment: Payment, refunded_total: Decimal
+    ) -> tuple[bytes, str]:
+        """The ``charge.refunded`` delivery Stripe would send once ``refunded_total`` is back.
+
+        ``refunded_total`` is the running total of every refund of the charge, as Stripe's
+        ``amount_refunded`` is.
+        """
+        if not payment.gateway_reference:
+            raise GatewayError("The payment has no local intent.")
+        charge = {
+            "id": f"ch_local_{payment.gateway_reference.removeprefix('pi_local_')}",
+            "object": "charge",
+            "payment_intent": payment.gateway_reference,
+            "amount": to_minor_units(payment.amount),
+            "amount_refunded": to_minor_units(refunded_total),
+            "refunded": refunded_total == payment.amount,
+            "currency": payment.currency.lower(),
+            "status": "succeeded",
+        }
+        return self._signed(REFUNDED, charge)
+
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEventData:
         """Verify with the local secret, exactly as Stripe deliveries are verified."""
         return event_data_from(
@@ -110,7 +151,6 @@ class LocalGateway:
         """
         if not payment.gateway_reference:
             raise GatewayError("The payment has no local intent.")
-        now = clock.now()
         intent: dict[str, object] = {
             "id": payment.gateway_reference,
             "object": "payment_intent",
@@ -124,13 +164,17 @@ class LocalGateway:
         }
         if not succeeded:
             intent["last_payment_error"] = {"code": "card_declined", "message": DECLINE_MESSAGE}
+        return self._signed(SUCCEEDED if succeeded else FAILED, intent)
+
+    def _signed(self, event_type: str, obj: dict[str, object]) -> tuple[bytes, str]:
+        now = clock.now()
         event = {
             "id": f"evt_local_{secrets.token_hex(12)}",
             "object": "event",
-            "type": SUCCEEDED if succeeded else FAILED,
+            "type": event_type,
             "created": int(now.timestamp()),
             "livemode": False,
-            "data": {"object": intent},
+            "data": {"object": obj},
         }
         payload = json.dumps(event, separators=(",", ":")).encode()
         header = sign_payload(payload, secret=self._webhook_secret, timestamp=int(now.timestamp()))

@@ -101,6 +101,28 @@ class StripeGateway:
             raise GatewayError(f"Stripe could not return the payment intent: {exc}") from exc
         return self._intent(intent)
 
+    def refund_create(self, *, reference: str, amount: Decimal, idempotency_key: str) -> str:
+        """Refund ``amount`` of the PaymentIntent ``reference``; the ``re_…`` id.
+
+        Raises GatewayError (Stripe refuses, for example, more than is left to refund).
+        """
+        try:
+            refund = self._client.v1.refunds.create(
+                params={
+                    "payment_intent": reference,
+                    "amount": to_minor_units(amount),
+                    "reason": "requested_by_customer",
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            logger.warning(
+                "stripe refund failed",
+                extra={"reference": reference, "error": type(exc).__name__},
+            )
+            raise GatewayError(f"Stripe refused the refund: {exc}") from exc
+        return str(refund.id)
+
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEventData:
         """Verify a Stripe delivery (``stripe.Webhook.construct_event``, 300 s tolerance).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -497,3 +498,387 @@ def test_card_payment_through_stripe_adapter_and_webhook(customer, account, bill
     assert started.payment.status == Payment.Status.SUCCEEDED
     assert account_balance(account) == Decimal("0.00")
     assert GatewayEvent.objects.get().gateway == "stripe"
+
+
+# -- refunds and disputes -----------------------------------------------------------------
+
+
+def charge_event(
+    reference: str,
+    *,
+    event_id: str,
+    refunded_cents: int,
+    cents: int = 6125,
+    currency: str = "eur",
+) -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "charge.refunded",
+            "created": int(time.time()),
+            "data": {
+                "object": {
+                    "id": "ch_1",
+                    "object": "charge",
+                    "payment_intent": reference,
+                    "amount": cents,
+                    "amount_refunded": refunded_cents,
+                    "refunded": refunded_cents == cents,
+                    "currency": currency,
+                    "status": "succeeded",
+                }
+            },
+        }
+    ).encode()
+
+
+def dispute_event(reference: str, *, event_id: str, event_type: str, cents: int = 6125) -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {
+                "object": {
+                    "id": "dp_1",
+                    "object": "dispute",
+                    "charge": "ch_1",
+                    "payment_intent": reference,
+                    "amount": cents,
+                    "currency": "eur",
+                    "reason": "fraudulent",
+                    "status": "needs_response",
+                }
+            },
+        }
+    ).encode()
+
+
+def deliver(body: bytes) -> str:
+    response = post_webhook(body, stripe_signature(body, LOCAL_SECRET))
+    assert response.status_code == 200, response.content
+    return str(response.json()["outcome"])
+
+
+def paid(bill: Bill, user: Any) -> Payment:
+    """A card payment of the whole bill, started by ``user`` and confirmed by the gateway."""
+    payment = start(bill, user)
+    assert deliver(intent_event(payment.gateway_reference or "", event_id="evt_paid")) == (
+        "processed"
+    )
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    return payment
+
+
+def ledger_rows(account: Any) -> list[tuple[str, Decimal]]:
+    return list(
+        LedgerEntry.objects.filter(account=account).order_by("id").values_list("kind", "amount")
+    )
+
+
+def test_billing_specialist_refunds_a_card_payment_in_full(
+    customer, account, bill, staff_client_for
+) -> None:
+    from auditlog.models import LogEntry
+
+    from apps.billing.selectors import bill_open_amount
+
+    payment = paid(bill, customer)
+    client = staff_client_for("billing_specialist")
+    page = client.get(reverse("admin:billing_payment_change", args=[payment.pk]))
+    refund_url = reverse("admin:billing_payment_refund", args=[payment.pk])
+    assert page.status_code == 200
+    assert f'href="{refund_url}"' in page.content.decode()
+    form = client.get(refund_url)
+    assert form.status_code == 200
+    assert 'value="61.25"' in form.content.decode()
+
+    response = client.post(refund_url, {"amount": "61.25"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:billing_payment_change", args=[payment.pk])
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUNDED
+    refund = LedgerEntry.objects.get(payment=payment, kind=LedgerEntry.Kind.REFUND)
+    assert (refund.amount, refund.actor_label, refund.bill_id) == (
+        Decimal("61.25"),
+        "gateway:local",
+        bill.pk,
+    )
+    assert account_balance(account) == Decimal("61.25")
+    assert bill_open_amount(bill) == Decimal("61.25")
+    [requested] = payment.details["refund_requests"]
+    staff = requested["by"]
+    assert requested["amount"] == "61.25"
+    assert requested["refund"].startswith("re_local_")
+    [asked] = [
+        log
+        for log in LogEntry.objects.get_for_object(payment).filter(action=LogEntry.Action.UPDATE)
+        if "details" in log.changes_dict
+    ]
+    assert asked.actor_id == staff
+    assert "refund_requests" in asked.changes_dict["details"][1]
+    event = GatewayEvent.objects.get(event_type="charge.refunded")
+    assert event.processed_at is not None
+    note = Notification.objects.get(user=customer, kind="payment_refunded")
+    assert "61.25 EUR" in note.body
+    assert bill.invoice_number in note.body
+
+    shown = Client()
+    shown.force_login(customer)
+    status_page = shown.get(f"/my/billing/payments/{payment.pk}/return/").content.decode()
+    assert "Payment refunded" in status_page
+
+
+def test_partial_refunds_add_up_and_reopen_the_bill_by_what_was_refunded(
+    customer, account, bill, staff_client_for
+) -> None:
+    from apps.billing.selectors import bill_open_amount
+
+    payment = paid(bill, customer)
+    client = staff_client_for("billing_specialist")
+    refund_url = reverse("admin:billing_payment_refund", args=[payment.pk])
+    assert client.post(refund_url, {"amount": "20.00"}).status_code == 302
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert bill_open_amount(bill) == Decimal("20.00")
+    assert account_balance(account) == Decimal("20.00")
+    assert 'value="41.25"' in client.get(refund_url).content.decode()
+
+    assert client.post(refund_url, {"amount": "41.25"}).status_code == 302
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUNDED
+    assert ledger_rows(account) == [
+        ("BILL", Decimal("61.25")),
+        ("PAYMENT", Decimal("-61.25")),
+        ("REFUND", Decimal("20.00")),
+        ("REFUND", Decimal("41.25")),
+    ]
+    assert bill_open_amount(bill) == Decimal("61.25")
+    assert Notification.objects.filter(user=customer, kind="payment_refunded").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("61.26", "Amount: at most 61.25 EUR is left to refund on this payment."),
+        ("0", "Ensure this value is greater than or equal to 0.01."),
+        ("1.234", "Ensure that there are no more than 2 decimal places."),
+        ("lots", "Enter a number."),
+    ],
+)
+def test_refund_of_a_wrong_amount_is_refused_and_changes_nothing(
+    customer, account, bill, staff_client_for, amount, message
+) -> None:
+    payment = paid(bill, customer)
+    before = (ledger_rows(account), payment.details, GatewayEvent.objects.count())
+    client = staff_client_for("billing_specialist")
+    response = client.post(
+        reverse("admin:billing_payment_refund", args=[payment.pk]), {"amount": amount}
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert (ledger_rows(account), payment.details, GatewayEvent.objects.count()) == before
+
+
+def test_only_a_received_card_payment_can_be_refunded(customer, account, bill) -> None:
+    from apps.accounts.models import User
+    from apps.billing.payments import RefundError, card_refund_request
+
+    staff = User.objects.create_user(email="refunds@staff.example.com", password="x" * 16)
+    pending = start(bill, customer)
+    with pytest.raises(RefundError, match="only a received payment can be refunded"):
+        card_refund_request(payment=pending, amount=Decimal("1.00"), actor=staff)
+    transfer = ledger.payment_record(
+        account=account,
+        bill=bill,
+        amount=Decimal("5.00"),
+        method=Payment.Method.BANK_TRANSFER,
+        actor_label="test",
+    )
+    with pytest.raises(RefundError, match="Only a card payment"):
+        card_refund_request(payment=transfer, amount=Decimal("1.00"), actor=staff)
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND).exists()
+    assert "refund_requests" not in Payment.objects.get(pk=pending.pk).details
+
+
+def test_support_agent_cannot_refund(customer, account, bill, staff_client_for) -> None:
+    payment = paid(bill, customer)
+    client = staff_client_for("support_agent")
+    assert client.get(reverse("admin:billing_payment_change", args=[payment.pk])).status_code == 200
+    response = client.post(
+        reverse("admin:billing_payment_refund", args=[payment.pk]), {"amount": "61.25"}
+    )
+    assert response.status_code == 403
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert account_balance(account) == Decimal("0.00")
+
+
+def test_customer_cannot_reach_the_refund_form(customer, account, bill, client_for) -> None:
+    payment = paid(bill, customer)
+    response = client_for(customer).post(
+        reverse("admin:billing_payment_refund", args=[payment.pk]), {"amount": "61.25"}
+    )
+    assert response.status_code == 302
+    assert "/login/" in response["Location"] or "/account/" in response["Location"]
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+
+
+def test_refund_events_book_the_running_total_once(customer, account, bill) -> None:
+    payment = paid(bill, customer)
+    reference = payment.gateway_reference or ""
+    assert deliver(charge_event(reference, event_id="evt_r1", refunded_cents=2000)) == "processed"
+    assert deliver(charge_event(reference, event_id="evt_r2", refunded_cents=6125)) == "processed"
+    # An older report arriving late, under its own event id, books nothing more.
+    assert deliver(charge_event(reference, event_id="evt_r0", refunded_cents=2000)) == "processed"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUNDED
+    assert [a for k, a in ledger_rows(account) if k == "REFUND"] == [
+        Decimal("20.00"),
+        Decimal("41.25"),
+    ]
+    assert account_balance(account) == Decimal("61.25")
+
+
+def test_refund_event_that_does_not_fit_is_left_for_staff(customer, account, bill) -> None:
+    payment = paid(bill, customer)
+    reference = payment.gateway_reference or ""
+    too_much = charge_event(reference, event_id="evt_big", refunded_cents=9999, cents=9999)
+    assert deliver(too_much) == "mismatch"
+    dollars = charge_event(reference, event_id="evt_usd", refunded_cents=100, currency="usd")
+    assert deliver(dollars) == "mismatch"
+    september = issued_bill(
+        account=account, total=Decimal("10.00"), period_start=dt.date(2026, 9, 1)
+    )
+    pending = start(september, customer)
+    early = charge_event(
+        pending.gateway_reference or "", event_id="evt_early", refunded_cents=100, cents=1000
+    )
+    assert deliver(early) == "conflict"
+    assert dict(
+        GatewayEvent.objects.filter(processed_at__isnull=True).values_list("event_id", "outcome")
+    ) == {"evt_big": "mismatch", "evt_usd": "mismatch", "evt_early": "conflict"}
+    assert GatewayEvent.objects.get(event_id="evt_paid").outcome == "processed"
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND).exists()
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+
+
+def test_dispute_takes_the_payment_back_and_a_won_dispute_restores_it(
+    customer, account, bill
+) -> None:
+    from apps.billing.selectors import bill_open_amount
+
+    payment = paid(bill, customer)
+    reference = payment.gateway_reference or ""
+    withdrawn = "charge.dispute.funds_withdrawn"
+    assert deliver(dispute_event(reference, event_id="evt_d1", event_type=withdrawn)) == (
+        "processed"
+    )
+    payment.refresh_from_db()
+    assert (payment.status, payment.return_reason) == (Payment.Status.RETURNED, "DISP")
+    assert bill_open_amount(bill) == Decimal("61.25")
+    assert account_balance(account) == Decimal("61.25")
+    # The same withdrawal reported again changes nothing.
+    assert deliver(dispute_event(reference, event_id="evt_d2", event_type=withdrawn)) == (
+        "processed"
+    )
+    assert account_balance(account) == Decimal("61.25")
+
+    reinstated = "charge.dispute.funds_reinstated"
+    assert deliver(dispute_event(reference, event_id="evt_d3", event_type=reinstated)) == (
+        "processed"
+    )
+    payment.refresh_from_db()
+    assert (payment.status, payment.return_reason) == (Payment.Status.SUCCEEDED, "")
+    assert bill_open_amount(bill) == Decimal("0.00")
+    assert ledger_rows(account) == [
+        ("BILL", Decimal("61.25")),
+        ("PAYMENT", Decimal("-61.25")),
+        ("PAYMENT_RETURNED", Decimal("61.25")),
+        ("REINSTATED", Decimal("-61.25")),
+    ]
+    # A second chargeback of the same payment is not booked blindly.
+    again = dispute_event(reference, event_id="evt_d4", event_type=withdrawn)
+    assert deliver(again) == "conflict"
+    assert account_balance(account) == Decimal("0.00")
+
+
+def test_partial_dispute_or_dispute_after_a_refund_is_left_for_staff(
+    customer, account, bill
+) -> None:
+    payment = paid(bill, customer)
+    reference = payment.gateway_reference or ""
+    withdrawn = "charge.dispute.funds_withdrawn"
+    part = dispute_event(reference, event_id="evt_p", event_type=withdrawn, cents=1000)
+    assert deliver(part) == "mismatch"
+    assert deliver(charge_event(reference, event_id="evt_r", refunded_cents=1000)) == "processed"
+    assert deliver(dispute_event(reference, event_id="evt_w", event_type=withdrawn)) == "conflict"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert account_balance(account) == Decimal("10.00")
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT_RETURNED).exists()
+
+
+def test_gateway_events_needing_attention_are_listed_for_staff(
+    customer, account, bill, staff_client_for
+) -> None:
+    deliver(intent_event("pi_local_nobody", event_id="evt_lost"))
+    paid(bill, customer)
+    client = staff_client_for("billing_specialist")
+    url = reverse("admin:billing_gatewayevent_changelist")
+    listed = client.get(f"{url}?handled=no").content.decode()
+    assert "evt_lost" in listed
+    assert "evt_paid" not in listed
+    assert "evt_paid" in client.get(f"{url}?handled=yes").content.decode()
+    payments_page = client.get(reverse("admin:billing_payment_changelist"))
+    assert payments_page.status_code == 200
+    assert bill.invoice_number in payments_page.content.decode()
+
+
+def test_stripe_refund_sends_intent_cents_and_idempotency_key() -> None:
+    http = FakeStripeHTTP([(200, {"id": "re_3Test", "object": "refund", "amount": 2000})])
+    gateway = StripeGateway(api_key="sk_test_123", webhook_secret=STRIPE_SECRET, http_client=http)
+    refund_id = gateway.refund_create(
+        reference="pi_3Test", amount=Decimal("20.00"), idempotency_key="wattline-payment-7-r"
+    )
+    assert refund_id == "re_3Test"
+    [call] = http.calls
+    assert (call["method"], call["url"]) == ("post", "https://api.stripe.com/v1/refunds")
+    assert call["headers"]["Idempotency-Key"] == "wattline-payment-7-r"
+    assert parse_qs(call["data"]) == {
+        "payment_intent": ["pi_3Test"],
+        "amount": ["2000"],
+        "reason": ["requested_by_customer"],
+    }
+
+
+def test_stripe_refusing_a_refund_is_shown_to_staff_and_changes_nothing(
+    customer, account, bill
+) -> None:
+    from apps.accounts.models import User
+    from apps.billing.payments import RefundError, card_refund_request
+
+    settings_payment = paid(bill, customer)
+    Payment.objects.filter(pk=settings_payment.pk).update(gateway="stripe")
+    settings_payment.refresh_from_db()
+    error = {"error": {"type": "invalid_request_error", "message": "Charge already refunded"}}
+    gateway = StripeGateway(
+        api_key="sk_test_123",
+        webhook_secret=STRIPE_SECRET,
+        http_client=FakeStripeHTTP([(400, error)]),
+    )
+    staff = User.objects.create_user(email="refunds@staff.example.com", password="x" * 16)
+    with pytest.raises(RefundError, match="Charge already refunded"):
+        card_refund_request(
+            payment=settings_payment, amount=Decimal("5.00"), actor=staff, gateway=gateway
+        )
+    settings_payment.refresh_from_db()
+    assert "refund_requests" not in settings_payment.details
+    assert account_balance(account) == Decimal("0.00")
