@@ -12,6 +12,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.accounts.models import Account
 
@@ -43,7 +44,7 @@ class BillRun(models.Model):
         PREVIEWING = "PREVIEWING", _("Computing preview")
         PREVIEWED = "PREVIEWED", _("Preview ready")
         ISSUING = "ISSUING", _("Issuing")
-        ISSUED = "ISSUED", _("Issued")
+        ISSUED = "ISSUED", pgettext_lazy("bill run status", "Issued")
         CANCELLED = "CANCELLED", _("Cancelled")
 
     billing_day = models.PositiveSmallIntegerField(_("billing day"))
@@ -137,7 +138,7 @@ class Bill(models.Model):
         DRAFT = "DRAFT", _("Draft")
         HELD = "HELD", _("Held for review")
         EXCLUDED = "EXCLUDED", _("Excluded")
-        ISSUED = "ISSUED", _("Issued")
+        ISSUED = "ISSUED", pgettext_lazy("bill status", "Issued")
         CREDITED = "CREDITED", _("Credited")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.BILL)
@@ -511,7 +512,7 @@ class Payment(models.Model):
     class Status(models.TextChoices):
         PENDING = "PENDING", _("Pending")
         SUCCEEDED = "SUCCEEDED", _("Succeeded")
-        FAILED = "FAILED", _("Failed")
+        FAILED = "FAILED", pgettext_lazy("payment status", "Failed")
         RETURNED = "RETURNED", _("Returned")
         REFUNDED = "REFUNDED", _("Refunded")
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Func, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.accounts.models import Address
 from apps.metering.identifiers import InvalidCups, normalise_cups
@@ -172,7 +173,7 @@ class ImportBatch(models.Model):
         RUNNING = "RUNNING", _("Running")
         DONE = "DONE", _("Done")
         REJECTED = "REJECTED", _("Rejected (strict mode)")
-        FAILED = "FAILED", _("Failed")
+        FAILED = "FAILED", pgettext_lazy("import status", "Failed")
 
     source = models.CharField(_("source"), max_length=12, choices=Source.choices)
     filename = models.CharField(_("file name"), max_length=255, blank=True)
