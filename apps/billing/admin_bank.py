@@ -23,13 +23,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.accounts.models import User
+from apps.accounts.models import Account, User
 from apps.billing.bank_statements import (
     MAX_FILE_BYTES,
     BankEntryNotAssignable,
     BankEntryNotOpen,
     BankStatementRefused,
     bank_entry_assign,
+    bank_entry_assign_to_account,
     bank_entry_ignore,
     bank_statement_import,
 )
@@ -69,19 +70,26 @@ class BankStatementImportForm(forms.Form):
 
 class AssignForm(forms.Form):
     bill = forms.CharField(
-        label=_("Bill"),
+        label=_("Bill or account"),
         max_length=40,
-        help_text=_("The invoice number (F2026-000123) or the payment reference (RF…)."),
+        help_text=_(
+            "The invoice number (F2026-000123) or the payment reference (RF…); for money "
+            "paid on account with no bill, the account number (WL…)."
+        ),
     )
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
-    def clean_bill(self) -> Bill:
-        bill = bill_by_payment_reference(self.cleaned_data["bill"])
-        if bill is None:
-            raise forms.ValidationError(
-                _("No issued bill has this invoice number or payment reference.")
-            )
-        return bill
+    def clean_bill(self) -> Bill | Account:
+        text = "".join(self.cleaned_data["bill"].split()).upper()
+        bill = bill_by_payment_reference(text)
+        if bill is not None:
+            return bill
+        account = Account.objects.filter(number=text).first()
+        if account is not None:
+            return account
+        raise forms.ValidationError(
+            _("No issued bill or account has this number or payment reference.")
+        )
 
 
 class IgnoreForm(forms.Form):
@@ -349,24 +357,33 @@ class BankStatementEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         initial = {"bill": entry.bill.invoice_number if entry.bill else ""}
         form = AssignForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
+            target = form.cleaned_data["bill"]
             try:
-                payment = bank_entry_assign(
-                    entry=entry,
-                    bill=form.cleaned_data["bill"],
-                    actor=_staff(request),
-                    note=form.cleaned_data["note"],
-                )
+                if isinstance(target, Account):
+                    payment = bank_entry_assign_to_account(
+                        entry=entry,
+                        account=target,
+                        actor=_staff(request),
+                        note=form.cleaned_data["note"],
+                    )
+                    done = _("%(amount)s %(currency)s booked on account %(target)s as credit.")
+                    shown = target.number
+                else:
+                    payment = bank_entry_assign(
+                        entry=entry,
+                        bill=target,
+                        actor=_staff(request),
+                        note=form.cleaned_data["note"],
+                    )
+                    done = _("%(amount)s %(currency)s booked against bill %(target)s.")
+                    shown = target.invoice_number
             except (BankEntryNotOpen, BankEntryNotAssignable) as exc:
                 form.add_error(None, str(exc))
             else:
                 self.message_user(
                     request,
-                    _("%(amount)s %(currency)s booked against bill %(bill)s.")
-                    % {
-                        "amount": payment.amount,
-                        "currency": payment.currency,
-                        "bill": form.cleaned_data["bill"].invoice_number,
-                    },
+                    done
+                    % {"amount": payment.amount, "currency": payment.currency, "target": shown},
                     messages.SUCCESS,
                 )
                 queue = reverse("admin:billing_bankstatemententry_changelist")

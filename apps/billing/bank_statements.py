@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import User
+from apps.accounts.models import Account, User
 from apps.billing.camt053 import Camt053Document, Camt053Entry, Camt053Invalid, camt053_read
 from apps.billing.issuing import creditor_reference_is_valid
 from apps.billing.ledger import payment_record
@@ -316,7 +316,14 @@ def _reconcile(
             note=note[:200],
         )
     if status in BOOKED_STATUSES and bill is not None:
-        _book(entry=entry, bill=bill, item=item, actor=actor, actor_label=actor_label)
+        _book(
+            entry=entry,
+            account=bill.account,
+            bill=bill,
+            item=item,
+            actor=actor,
+            actor_label=actor_label,
+        )
     return entry
 
 
@@ -343,7 +350,8 @@ def _earlier_entry(
 def _book(
     *,
     entry: BankStatementEntry,
-    bill: Bill,
+    account: Account,
+    bill: Bill | None,
     item: Camt053Entry | None,
     actor: User | None,
     actor_label: str,
@@ -360,7 +368,7 @@ def _book(
         details["remittance"] = item.remittance_unstructured[:280]
         details["end_to_end_id"] = item.end_to_end_id
     return payment_record(
-        account=bill.account,
+        account=account,
         amount=entry.amount,
         method=Payment.Method.BANK_TRANSFER,
         status=Payment.Status.SUCCEEDED,
@@ -431,23 +439,7 @@ def bank_entry_assign(
     Raises BankEntryNotOpen if the entry is not waiting for review, BankEntryNotAssignable
     if it is not in euros or ``bill`` is not an issued bill.
     """
-    locked = (
-        BankStatementEntry.objects.select_related("statement")
-        .select_for_update(of=("self",))
-        .get(pk=entry.pk)
-    )
-    if locked.status != BankStatementEntry.Status.UNMATCHED:
-        raise BankEntryNotOpen(
-            _("status: entry %(ref)s is %(status)s, not waiting for review.")
-            % {"ref": locked.entry_reference, "status": locked.get_status_display()}
-        )
-    if locked.currency != EURO:
-        raise BankEntryNotAssignable(
-            _("currency: the payment is in %(currency)s; only euro payments can be booked.")
-            % {"currency": locked.currency}
-        )
-    if locked.amount <= 0:
-        raise BankEntryNotAssignable(_("amount: there is no money to book."))
+    locked = _open_euro_entry(entry)
     target = Bill.objects.select_related("account").select_for_update(of=("self",)).get(pk=bill.pk)
     if target.kind != Bill.Kind.BILL or target.status != Bill.Status.ISSUED:
         raise BankEntryNotAssignable(
@@ -467,10 +459,74 @@ def bank_entry_assign(
     )[:200]
     with acting_as(actor):
         locked.save(update_fields=["status", "bill", "note"])
-    label = (f"staff:{actor.email}" if actor else "system:bank-statement")[:80]
-    payment = _book(entry=locked, bill=target, item=None, actor=actor, actor_label=label)
+    payment = _book(
+        entry=locked,
+        account=target.account,
+        bill=target,
+        item=None,
+        actor=actor,
+        actor_label=_staff_label(actor),
+    )
     entry.refresh_from_db()
     return payment
+
+
+@transaction.atomic
+def bank_entry_assign_to_account(
+    *, entry: BankStatementEntry, account: Account, actor: User | None, note: str = ""
+) -> Payment:
+    """Book an entry waiting for review on ``account`` with no bill: money paid in advance
+    or "on account". The whole amount becomes account credit, which the next bill's amount
+    due takes into account. Returns the payment; the entry becomes RESOLVED.
+
+    Raises BankEntryNotOpen if the entry is not waiting for review, BankEntryNotAssignable
+    if it is not in euros.
+    """
+    locked = _open_euro_entry(entry)
+    locked.status = BankStatementEntry.Status.RESOLVED
+    locked.bill = None  # a hint from its reference, if any, was not taken
+    locked.note = (
+        note.strip()
+        or _("Assigned by staff to account %(account)s as credit.") % {"account": account.number}
+    )[:200]
+    with acting_as(actor):
+        locked.save(update_fields=["status", "bill", "note"])
+    payment = _book(
+        entry=locked,
+        account=account,
+        bill=None,
+        item=None,
+        actor=actor,
+        actor_label=_staff_label(actor),
+    )
+    entry.refresh_from_db()
+    return payment
+
+
+def _open_euro_entry(entry: BankStatementEntry) -> BankStatementEntry:
+    """``entry`` locked, if it waits for review and holds euros to book."""
+    locked = (
+        BankStatementEntry.objects.select_related("statement")
+        .select_for_update(of=("self",))
+        .get(pk=entry.pk)
+    )
+    if locked.status != BankStatementEntry.Status.UNMATCHED:
+        raise BankEntryNotOpen(
+            _("status: entry %(ref)s is %(status)s, not waiting for review.")
+            % {"ref": locked.entry_reference, "status": locked.get_status_display()}
+        )
+    if locked.currency != EURO:
+        raise BankEntryNotAssignable(
+            _("currency: the payment is in %(currency)s; only euro payments can be booked.")
+            % {"currency": locked.currency}
+        )
+    if locked.amount <= 0:
+        raise BankEntryNotAssignable(_("amount: there is no money to book."))
+    return locked
+
+
+def _staff_label(actor: User | None) -> str:
+    return (f"staff:{actor.email}" if actor else "system:bank-statement")[:80]
 
 
 @transaction.atomic
@@ -495,6 +551,6 @@ def bank_entry_ignore(
     locked.status = BankStatementEntry.Status.IGNORED
     locked.note = reason[:200]
     with acting_as(actor):
-        locked.save(update_fields=["status", "note"])
+        locked.save(update_fields=["status", "bill", "note"])
     entry.refresh_from_db()
     return locked

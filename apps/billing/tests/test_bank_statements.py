@@ -17,14 +17,12 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-# The lead wires this module into apps/billing/admin.py; importing it here as well keeps
-# these tests independent of that wiring (a module is only ever imported once).
-from apps.billing import admin_bank  # noqa: F401
 from apps.billing.bank_statements import (
     BankEntryNotAssignable,
     BankEntryNotOpen,
     BankStatementRefused,
     bank_entry_assign,
+    bank_entry_assign_to_account,
     bank_entry_ignore,
     bank_statement_import,
     references_in_text,
@@ -381,6 +379,41 @@ def test_assigning_more_than_the_bill_keeps_the_surplus_as_credit(
     assert account_balance(bills[0].account) == Decimal("-61.25")
 
 
+def test_money_with_no_bill_is_assigned_to_an_account_as_credit(
+    bills: Bills, specialist: Any
+) -> None:
+    bank_statement_import(file_name=FILE_NAME, content=STATEMENT, actor=specialist)
+    waiting = _entry("E005")
+    account = bills[1].account
+    zero = Decimal("0.00")
+    assert (account_balance(account), bill_open_amount(bills[1])) == (zero, zero)  # paid: E002
+
+    payment = bank_entry_assign_to_account(entry=waiting, account=account, actor=specialist)
+
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.bill_id, waiting.note) == (
+        Status.RESOLVED,
+        None,
+        f"Assigned by staff to account {account.number} as credit.",
+    )
+    assert (payment.account_id, payment.bill_id, payment.amount, payment.bank_entry_id) == (
+        account.pk,
+        None,
+        Decimal("20.00"),
+        waiting.pk,
+    )
+    booked = LedgerEntry.objects.get(payment=payment)
+    assert (booked.amount, booked.actor_id) == (Decimal("-20.00"), specialist.pk)
+    assert account_balance(account) == Decimal("-20.00")  # 20.00 in credit
+    assert bill_open_amount(bills[1]) == zero
+    before = _stored()
+    with pytest.raises(BankEntryNotOpen):
+        bank_entry_assign_to_account(entry=waiting, account=account, actor=specialist)
+    with pytest.raises(BankEntryNotAssignable, match=r"^currency: the payment is in USD"):
+        bank_entry_assign_to_account(entry=_entry("E007"), account=account, actor=specialist)
+    assert _stored() == before
+
+
 def test_entries_that_cannot_be_assigned_change_nothing(bills: Bills, specialist: Any) -> None:
     bank_statement_import(file_name=FILE_NAME, content=STATEMENT, actor=specialist)
     before = _stored()
@@ -547,7 +580,14 @@ def test_staff_work_the_review_queue_in_the_admin(
     assert b"RF17F2026000007 | Invoice F2026-000099" in page.content
     unknown = client.post(assign_url, {"bill": "F2026-000404"})
     assert unknown.status_code == 200
-    assert b"No issued bill has this invoice number or payment reference." in unknown.content
+    assert b"No issued bill or account has this number or payment reference." in unknown.content
+    assert _entry("E005").status == Status.UNMATCHED
+
+    no_account = client.post(assign_url, {"bill": "WL000000000"})
+    assert no_account.status_code == 200
+    assert b"No issued bill or account has this number or payment reference." in (
+        no_account.content
+    )
     assert _entry("E005").status == Status.UNMATCHED
 
     done = client.post(assign_url, {"bill": "rf71 f202 6000 005", "note": "Phoned the customer"})
@@ -560,6 +600,17 @@ def test_staff_work_the_review_queue_in_the_admin(
         "Phoned the customer",
     )
     assert account_balance(bills[4].account) == Decimal("41.25")
+
+    on_account = _entry("E008")
+    account = bills[3].account
+    credited = client.post(
+        reverse("admin:billing_bankstatemententry_assign", args=[on_account.pk]),
+        {"bill": account.number.lower()},
+    )
+    assert credited.status_code == 302
+    on_account.refresh_from_db()
+    assert (on_account.status, on_account.bill_id) == (Status.RESOLVED, None)
+    assert Payment.objects.get(bank_entry=on_account).account_id == account.pk
 
     changelist = reverse("admin:billing_bankstatemententry_changelist")
     assert b'value="ignore_entries"' in client.get(changelist).content
