@@ -30,17 +30,7 @@ from apps.billing.models import (
     LedgerEntry,
 )
 from apps.core import clock
-
-
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from apps.core.admin_site import ReadOnlyInline
 
 
 class BillLineInline(ReadOnlyInline):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -38,3 +39,16 @@ class WattlineAdminSite(admin.AdminSite):
             target = "mfa_verify" if user_has_device(user) else "mfa_setup"
             return HttpResponseRedirect(f"{reverse(target)}?{query}")
         return HttpResponseRedirect(next_url)
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    """A tabular inline that shows records and never adds, changes or deletes them."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

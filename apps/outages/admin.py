@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core import clock
+from apps.core.admin_site import ReadOnlyInline
 from apps.outages import services
 from apps.outages.models import (
     Feeder,
@@ -89,17 +90,6 @@ class SupplyPointConnectionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     autocomplete_fields = ("supply_point", "transformer")
     ordering = ("transformer__code", "supply_point__external_id", "id")
     show_full_result_count = False
-
-
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class UpdateInline(ReadOnlyInline):

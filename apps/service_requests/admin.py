@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core import clock
+from apps.core.admin_site import ReadOnlyInline
 from apps.service_requests import selectors, services
 from apps.service_requests.models import (
     Appointment,
@@ -126,18 +127,7 @@ class AgeFilter(admin.SimpleListFilter):
 # --- inlines ----------------------------------------------------------------------------------
 
 
-class _ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class StatusChangeInline(_ReadOnlyInline):
+class StatusChangeInline(ReadOnlyInline):
     model = ServiceRequestStatusChange
     fields = ("changed_at", "from_status", "to_status", "actor", "actor_role", "public_note")
     readonly_fields = fields
@@ -145,7 +135,7 @@ class StatusChangeInline(_ReadOnlyInline):
     verbose_name_plural = _("Timeline")
 
 
-class DocumentInline(_ReadOnlyInline):
+class DocumentInline(ReadOnlyInline):
     model = ServiceDocument
     fields = ("kind", "download", "content_type", "size_bytes", "uploaded_at")
     readonly_fields = fields
@@ -160,7 +150,7 @@ class DocumentInline(_ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', url, obj.original_name)
 
 
-class AppointmentInline(_ReadOnlyInline):
+class AppointmentInline(ReadOnlyInline):
     model = Appointment
     fields = ("starts_at", "ends_at", "crew", "status", "booked_at", "cancel_reason")
     readonly_fields = fields
