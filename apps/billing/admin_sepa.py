@@ -63,6 +63,8 @@ class MandateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "signed_on",
         "signed_by",
         "ip_address",
+        "text_version",
+        "accepted_text",
         "created_at",
         "first_collected_at",
         "revoked_at",

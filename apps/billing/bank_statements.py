@@ -253,6 +253,18 @@ def _remittance(item: Camt053Entry) -> str:
     return " | ".join(part for part in parts if part)[:280]
 
 
+def _details(item: Camt053Entry) -> dict[str, object]:
+    details: dict[str, object] = {
+        "creditor_reference": item.creditor_reference,
+        "remittance": item.remittance_unstructured,
+        "end_to_end_id": item.end_to_end_id,
+        "indicator": item.indicator,
+        "status": item.status,
+        "reversal": item.reversal,
+    }
+    return {key: value for key, value in details.items() if value not in ("", None)}
+
+
 def _reconcile(
     *,
     statement: BankStatement,
@@ -310,6 +322,7 @@ def _reconcile(
             debtor_name=item.debtor_name[:140],
             debtor_iban=item.debtor_iban[:34],
             remittance=_remittance(item),
+            details=_details(item),
             status=status,
             # An UNMATCHED entry keeps the bill its reference names, as a hint for review.
             bill=bill,

@@ -225,8 +225,16 @@ def iban_mask(iban: str) -> str:
     return " ".join(masked[i : i + 4] for i in range(0, len(masked), 4))
 
 
+#: Bump when the wording of :func:`mandate_text` changes; each mandate keeps the version
+#: (and the text itself) its debtor accepted.
+MANDATE_TEXT_VERSION = "sepa-core-1"
+
+
 def mandate_text() -> str:
-    """The standard SEPA Core authorisation the debtor accepts, in the active language."""
+    """The standard SEPA Core authorisation the debtor accepts, in the active language.
+
+    Version :data:`MANDATE_TEXT_VERSION`.
+    """
     return _(
         "By accepting this mandate form, you authorise (A) %(creditor)s to send instructions "
         "to your bank to debit your account and (B) your bank to debit your account in "
@@ -334,6 +342,8 @@ def mandate_create(
             signed_on=clock.today(),
             signed_by=signed_by,
             ip_address=_clean_ip(ip_address),
+            text_version=MANDATE_TEXT_VERSION,
+            accepted_text=mandate_text(),
             status=Mandate.Status.ACTIVE,
             created_at=now,
         )

@@ -396,6 +396,10 @@ class Mandate(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    #: Which wording of the authorisation the debtor accepted, and that wording exactly as
+    #: shown (in the language of the page), so a disputed debit can be answered with it.
+    text_version = models.CharField(_("mandate text version"), max_length=20, blank=True)
+    accepted_text = models.TextField(_("accepted text"), blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     first_collected_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -487,6 +491,10 @@ class BankStatementEntry(models.Model):
         Bill, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
+    #: What the bank sent that has no column of its own, kept whole for review and audit:
+    #: ``creditor_reference``, ``remittance`` (unstructured), ``end_to_end_id``,
+    #: ``indicator`` (CRDT/DBIT), ``status`` (BOOK/PDNG/INFO), ``reversal``.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("bank statement entry")

@@ -158,6 +158,13 @@ def test_statement_credits_are_matched_booked_or_queued(bills: Bills, specialist
         "RF82F2026000001",
     )
     assert _entry("E005").remittance == "RF17F2026000007 | Invoice F2026-000099"
+    assert _entry("E005").details == {
+        "creditor_reference": "RF17F2026000007",
+        "remittance": "Invoice F2026-000099",
+        "indicator": "CRDT",
+        "status": "BOOK",
+        "reversal": False,
+    }
 
     payments = list(
         Payment.objects.order_by("id").values_list(

@@ -195,6 +195,11 @@ def test_customer_gives_a_mandate_online(frozen: Any, account: Account, customer
         Mandate.Status.ACTIVE,
         None,
     )
+    assert mandate.text_version == "sepa-core-1"
+    assert mandate.accepted_text.startswith(
+        "By accepting this mandate form, you authorise (A) Wattline Energia S.L. to send"
+    )
+    assert mandate.accepted_text.endswith("that you can obtain from your bank.")
     shown = client.get(response["Location"]).content.decode()
     assert "•••• •••• •••• •••• •••• 1332" in shown
     assert "ending in 1332" in shown
