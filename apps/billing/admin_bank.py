@@ -227,7 +227,8 @@ class BankStatementAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     _(
                         "Statement %(id)s imported: %(credits)s credits, %(matched)s matched, "
                         "%(partial)s partly paid, %(overpaid)s overpaid, %(unmatched)s waiting "
-                        "for review; %(debits)s debits ignored."
+                        "for review; %(returns)s direct-debit returns booked; %(debits)s "
+                        "other debits ignored."
                     )
                     % {
                         "id": summary.statement.statement_id,
@@ -236,6 +237,7 @@ class BankStatementAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                         "partial": summary.partial,
                         "overpaid": summary.overpaid,
                         "unmatched": summary.unmatched,
+                        "returns": summary.returns_booked,
                         "debits": summary.debits_ignored,
                     },
                     messages.SUCCESS,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import zlib
 from collections import Counter
@@ -24,13 +25,16 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import Account, User
 from apps.billing.camt053 import Camt053Document, Camt053Entry, Camt053Invalid, camt053_read
+from apps.billing.direct_debit import UnknownReturnReason, direct_debit_return
 from apps.billing.issuing import creditor_reference_is_valid
-from apps.billing.ledger import payment_record
+from apps.billing.ledger import PaymentStateError, payment_record
 from apps.billing.models import BankStatement, BankStatementEntry, Bill, Payment
 from apps.billing.selectors import bill_by_payment_reference, bill_open_amount
 from apps.core import clock
 from apps.core.audit import acting_as
 from apps.core.money import round_money
+
+logger = logging.getLogger(__name__)
 
 #: Statements are small (a busy day is a few thousand entries); anything far bigger is
 #: not a statement.
@@ -77,6 +81,8 @@ class ImportSummary:
     partial: int
     overpaid: int
     unmatched: int
+    #: Debits that returned one of our direct-debit collections, booked as returns.
+    returns_booked: int
     debits_ignored: int
     not_booked_ignored: int
     amount_booked: Decimal
@@ -99,7 +105,10 @@ def bank_statement_import(
     bank-transfer payments: MATCHED (exact), PARTIAL (less than open) or OVERPAID (more;
     the surplus stays on the account as credit). Credits without a payable bill, in
     another currency, or seemingly imported before are stored as UNMATCHED, nothing
-    booked. Debits, pending and reversal entries are only counted.
+    booked. A booked debit that returns one of our direct-debit collections (its
+    end-to-end id and an ISO return reason code) is booked as that debit's return through
+    ``direct_debit.direct_debit_return`` when the amount agrees. Other debits, pending and
+    reversal entries are only counted.
 
     Raises BankStatementRefused (nothing stored) when the file is empty or too big, not
     valid camt.053.001.02, for another bank account than ours, already imported (same
@@ -174,6 +183,9 @@ def bank_statement_import(
                 amount_booked += entry.amount
             else:
                 amount_unmatched += entry.amount
+        returns_booked = sum(
+            1 for item in document.returns if _book_return(item, statement=statement, actor=actor)
+        )
     return ImportSummary(
         statement=statement,
         credits=sum(statuses.values()),
@@ -181,11 +193,51 @@ def bank_statement_import(
         partial=statuses[BankStatementEntry.Status.PARTIAL],
         overpaid=statuses[BankStatementEntry.Status.OVERPAID],
         unmatched=statuses[BankStatementEntry.Status.UNMATCHED],
-        debits_ignored=document.debit_count,
+        returns_booked=returns_booked,
+        debits_ignored=document.debit_count - returns_booked,
         not_booked_ignored=document.other_count,
         amount_booked=amount_booked,
         amount_unmatched=amount_unmatched,
     )
+
+
+def _book_return(item: Camt053Entry, *, statement: BankStatement, actor: User | None) -> bool:
+    """Book ``item`` as the return of our direct debit it names; False if it is not one.
+
+    Leaves it alone (and logs why) when no collection has that end-to-end id, the amount
+    differs, the reason code is unknown, or the payment cannot be returned (refunded).
+    A collection already returned stays as it is and is not counted again.
+    """
+    debit = Payment.objects.filter(
+        end_to_end_id=item.end_to_end_id, method=Payment.Method.DIRECT_DEBIT
+    ).first()
+    why = ""
+    if debit is None:
+        why = "no direct debit has this end-to-end id"
+    elif item.currency != EURO or round_money(item.amount) != debit.amount:
+        why = "the returned amount differs from the collection"
+    elif debit.status in (Payment.Status.RETURNED, Payment.Status.FAILED):
+        return False
+    if debit is not None and not why:
+        try:
+            with transaction.atomic():
+                direct_debit_return(
+                    end_to_end_id=item.end_to_end_id, reason_code=item.return_reason, actor=actor
+                )
+        except (UnknownReturnReason, PaymentStateError) as exc:
+            why = str(exc)
+        else:
+            return True
+    logger.warning(
+        "bank statement return not booked",
+        extra={
+            "statement": statement.statement_id,
+            "entry": item.reference,
+            "end_to_end_id": item.end_to_end_id,
+            "reason": why,
+        },
+    )
+    return False
 
 
 def _refuse_if_same_file(digest: str) -> None:

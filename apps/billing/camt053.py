@@ -66,6 +66,8 @@ class Camt053Entry:
     remittance_unstructured: str
     creditor_reference: str
     end_to_end_id: str
+    #: For a returned payment: the ISO return reason code (``TxDtls/RtrInf/Rsn/Cd``).
+    return_reason: str = ""
 
     @property
     def is_credit(self) -> bool:
@@ -105,6 +107,18 @@ class Camt053Document:
     @property
     def debit_count(self) -> int:
         return sum(1 for entry in self.entries if entry.indicator == DEBIT)
+
+    @property
+    def returns(self) -> tuple[Camt053Entry, ...]:
+        """Booked debits that return a payment: an end-to-end id and a return reason."""
+        return tuple(
+            entry
+            for entry in self.entries
+            if entry.indicator == DEBIT
+            and entry.status == BOOKED
+            and entry.end_to_end_id
+            and entry.return_reason
+        )
 
     @property
     def other_count(self) -> int:
@@ -232,6 +246,7 @@ class _Party:
     remittance_unstructured: str = ""
     creditor_reference: str = ""
     end_to_end_id: str = ""
+    return_reason: str = ""
 
 
 def _entries(entry: Element, position: int) -> list[Camt053Entry]:
@@ -255,6 +270,7 @@ def _entries(entry: Element, position: int) -> list[Camt053Entry]:
             remittance_unstructured=party.remittance_unstructured,
             creditor_reference=party.creditor_reference,
             end_to_end_id=party.end_to_end_id,
+            return_reason=party.return_reason,
         )
 
     details = entry.findall("c:NtryDtls/c:TxDtls", _NS)
@@ -290,4 +306,5 @@ def _party(tx: Element) -> _Party:
         remittance_unstructured=" ".join(lines),
         creditor_reference=creditor_reference,
         end_to_end_id="" if end_to_end.upper() == NOT_PROVIDED else end_to_end,
+        return_reason=_text(tx, "c:RtrInf/c:Rsn/c:Cd").upper(),
     )

@@ -654,7 +654,8 @@ def test_the_command_imports_a_statement(bills: Bills, tmp_path: Path) -> None:
 
     assert out.getvalue().strip() == (
         "Statement ES91-2026-11-20 (ES9121000418450200051332): 7 credits — 2 matched, 1 partly "
-        "paid, 1 overpaid, 3 waiting for review; 1 debits and 1 unbooked credits ignored. "
+        "paid, 1 overpaid, 3 waiting for review; 0 direct-debit returns booked; 1 other "
+        "debits and 1 unbooked credits ignored. "
         "Booked 206.75 EUR, 142.50 to review."
     )
     statement = BankStatement.objects.get()
