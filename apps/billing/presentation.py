@@ -515,12 +515,21 @@ def bill_explanation(
 
     Gathers what the bill run gave the rating engine (see ``apps.billing.compute``): each
     contract's part of the period in local days, its tariff's price versions with holidays,
-    its discounts, the market prices a dynamic tariff needs, and the stored readings; then
-    ``explanation.explain`` classifies them. A credit note is explained as the negative of
-    its period. Raises explanation.ExplanationError if the prices no longer cover the period.
+    its discounts, the market prices a dynamic tariff needs, and the stored readings as
+    they stood when the bill was computed; then ``explanation.explain`` classifies them. A
+    credit note is explained as the negative of its period, from the readings its bill was
+    computed from. Raises explanation.ExplanationError if the prices no longer cover the
+    period.
     """
     lines = list(bill.lines.order_by("position"))
     numbers = {line.contract_number for line in lines if line.contract_number}
+    # The readings as the bill run saw them: corrections and late readings since then
+    # belong to a later correction of the bill, not to this one's explanation.
+    as_of = (
+        bill.original.computed_at
+        if bill.kind == Bill.Kind.CREDIT_NOTE and bill.original is not None
+        else bill.computed_at
+    )
     zone = ZoneInfo(settings.TIME_ZONE)
     bill_start = clock.local_midnight(bill.period_start, zone)
     bill_end = clock.local_midnight(bill.period_end, zone)
@@ -559,8 +568,8 @@ def bill_explanation(
             market = tariff_selectors.market_prices(series=series, start=start, end=end)
         readings = [
             explanation.Reading(r.start, r.minutes, r.kwh_import, r.kwh_export, r.quality)
-            for r in metering_selectors.interval_rows(
-                supply_point_id=contract.supply_point_id, start=start, end=end
+            for r in metering_selectors.interval_rows_as_of(
+                supply_point_id=contract.supply_point_id, start=start, end=end, as_of=as_of
             )
         ]
         periods.append(

@@ -590,3 +590,53 @@ def test_credit_note_explanation_is_the_negative_of_its_bill(
     bill_rows, _ = _csv(client, bill)
     note_rows = _assert_csv_adds_up(client, note, readings=readings)
     assert [D(r["amount"]) for r in note_rows] == [-D(r["amount"]) for r in bill_rows]
+
+
+@pytest.mark.django_db
+def test_explanation_shows_the_readings_the_bill_was_computed_from(
+    customer: Any, billing_setup: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A correction or a late reading after the bill run does not unbalance its CSV."""
+    import io
+
+    from django.test import Client
+
+    from apps.billing.models import Bill
+    from apps.contracts.tests.factories import (
+        make_account,
+        make_contract,
+        make_supply_point,
+        make_tariff,
+    )
+    from apps.metering.ingestion import csv_candidates, ingest_candidates
+    from apps.metering.models import IntervalReading, ReadingRevision
+
+    tariff = make_tariff("X-FLAT3", rate="0.151234", standing="0.104000")
+    account = make_account(customer)
+    point = make_supply_point()
+    make_contract(
+        account=account, supply_point=point, tariff=tariff, start_date=dt.date(2025, 1, 1)
+    )
+    readings = _store_readings(point)
+    estimated = _utc(OCT)  # index 0 is ESTIMATED
+    missing = _utc(OCT) + dt.timedelta(hours=5)
+    IntervalReading.objects.filter(supply_point=point, interval_start=missing).delete()
+    _issue_october(django_capture_on_commit_callbacks)
+    bill = Bill.objects.get(account=account, status=Bill.Status.ISSUED)
+    client = Client()
+    client.force_login(customer)
+    before, _summary = _csv(client, bill)
+
+    late = (
+        "supply_point,interval_start,duration_minutes,kwh_import\n"
+        f"{point.external_id},{estimated.isoformat()},15,0.900\n"
+        f"{point.external_id},{missing.isoformat()},15,0.700\n"
+    )
+    report = ingest_candidates(csv_candidates(io.StringIO(late)), source="CSV")
+    assert (report.corrected, report.inserted) == (1, 1), report
+    assert ReadingRevision.objects.get(supply_point=point).old_kwh_import == D("0.013")
+
+    after = _assert_csv_adds_up(client, bill, readings=readings - 1)
+    assert after == before
+    first = [r for r in after if r["interval_start_local"] == "2026-10-01T00:00:00+02:00"]
+    assert [(r["kwh"], r["quality"]) for r in first] == [("0.013", "ESTIMATED")]
