@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.ClientAddressMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -334,6 +335,9 @@ SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# How many reverse proxies of ours stand in front of the app (each appends to
+# X-Forwarded-For); the client's address is read that many hops from the right.
+TRUSTED_PROXY_COUNT = env.int("WATTLINE_TRUSTED_PROXY_COUNT", 0, minimum=0)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
