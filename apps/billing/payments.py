@@ -498,8 +498,10 @@ def card_refund_request(
     Nothing is booked here: the refund is booked when the gateway's ``charge.refunded``
     event arrives (the local twin delivers it at once). The request is recorded on the
     payment's details under ``actor``, so the audit trail shows who asked for what. The
-    payment row stays locked while asking, so two clicks cannot refund twice; a repeat
-    with nothing changed reuses the same idempotency key.
+    payment row stays locked while asking, and requested refunds count against what is
+    left until the gateway confirms them, so two clicks cannot refund twice. The
+    idempotency key names the payment and the request's place in its list, so a retry
+    after a lost answer asks for the same refund again.
 
     Raises RefundError (not a card payment, not standing, an amount that is not positive,
     has fractions of a cent or exceeds what is left, or the gateway refused).
@@ -526,7 +528,14 @@ def card_refund_request(
                 _("Payment is %(status)s: only a received payment can be refunded.")
                 % {"status": locked.get_status_display()}
             )
-        refunded = payment_refunded_amount(locked)
+        requests = [*locked.details.get("refund_requests", [])]
+        # Refunds asked for here but not yet confirmed by the gateway count as given, so
+        # a second click (or a second person) cannot refund the same money twice; refunds
+        # made on the gateway's own dashboard only show once they are booked.
+        refunded = max(
+            payment_refunded_amount(locked),
+            sum((Decimal(r["amount"]) for r in requests), Decimal("0.00")),
+        )
         left = locked.amount - refunded
         if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
             raise RefundError(
@@ -538,10 +547,7 @@ def card_refund_request(
                 % {"left": left, "currency": locked.currency},
                 field="amount",
             )
-        key = (
-            f"wattline-payment-{locked.pk}-refund-{to_minor_units(refunded)}"
-            f"-{to_minor_units(amount)}"
-        )
+        key = f"wattline-payment-{locked.pk}-refund-{len(requests) + 1}-{to_minor_units(amount)}"
         try:
             refund_id = gw.refund_create(
                 reference=locked.gateway_reference or "", amount=amount, idempotency_key=key
@@ -551,7 +557,6 @@ def card_refund_request(
             raise RefundError(
                 _("The card gateway refused the refund: %(error)s") % {"error": exc}
             ) from exc
-        requests = [*locked.details.get("refund_requests", [])]
         requests.append(
             {
                 "refund": refund_id,

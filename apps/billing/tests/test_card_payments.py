@@ -882,3 +882,31 @@ def test_stripe_refusing_a_refund_is_shown_to_staff_and_changes_nothing(
     settings_payment.refresh_from_db()
     assert "refund_requests" not in settings_payment.details
     assert account_balance(account) == Decimal("0.00")
+
+
+def test_refunds_waiting_for_the_gateway_count_against_what_is_left(
+    customer, account, bill
+) -> None:
+    from apps.accounts.models import User
+    from apps.billing.payments import RefundError, card_refund_request
+
+    payment = paid(bill, customer)
+    Payment.objects.filter(pk=payment.pk).update(gateway="stripe")
+    payment.refresh_from_db()
+    http = FakeStripeHTTP([(200, {"id": "re_1", "object": "refund", "amount": 2000})])
+    gateway = StripeGateway(api_key="sk_test_123", webhook_secret=STRIPE_SECRET, http_client=http)
+    staff = User.objects.create_user(email="refunds@staff.example.com", password="x" * 16)
+
+    assert card_refund_request(
+        payment=payment, amount=Decimal("20.00"), actor=staff, gateway=gateway
+    ) == "re_1"
+    assert http.calls[0]["headers"]["Idempotency-Key"] == (
+        f"wattline-payment-{payment.pk}-refund-1-2000"
+    )
+    # Stripe has not confirmed it yet: nothing is booked, but it is no longer left.
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND).exists()
+    with pytest.raises(RefundError, match=r"at most 41\.25 EUR is left"):
+        card_refund_request(payment=payment, amount=Decimal("61.25"), actor=staff, gateway=gateway)
+    assert len(http.calls) == 1
+    payment.refresh_from_db()
+    assert [r["refund"] for r in payment.details["refund_requests"]] == ["re_1"]
