@@ -897,9 +897,10 @@ def test_refunds_waiting_for_the_gateway_count_against_what_is_left(
     gateway = StripeGateway(api_key="sk_test_123", webhook_secret=STRIPE_SECRET, http_client=http)
     staff = User.objects.create_user(email="refunds@staff.example.com", password="x" * 16)
 
-    assert card_refund_request(
-        payment=payment, amount=Decimal("20.00"), actor=staff, gateway=gateway
-    ) == "re_1"
+    assert (
+        card_refund_request(payment=payment, amount=Decimal("20.00"), actor=staff, gateway=gateway)
+        == "re_1"
+    )
     assert http.calls[0]["headers"]["Idempotency-Key"] == (
         f"wattline-payment-{payment.pk}-refund-1-2000"
     )
