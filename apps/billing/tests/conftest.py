@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,8 @@ def eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings: object, tmp_path: object) -> None:
+def media_root(settings: Any, tmp_path: Path) -> Path:
     """Bill PDFs rendered by tests go to a temporary folder, never var/media."""
-    settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = root
+    return root

@@ -27,13 +27,6 @@ from apps.core.models import Notification
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media_root(settings: Any, tmp_path: Path) -> Path:
-    root = tmp_path / "media"
-    settings.MEDIA_ROOT = root
-    return root
-
-
 @pytest.fixture
 def account(customer: User) -> Account:
     return make_account(customer, name="Ana García")
