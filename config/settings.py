@@ -195,6 +195,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "portal.scan_alerts",
         "schedule": crontab(minute=30, hour=5),
     },
+    "portal-sum-sales-days": {
+        "task": "portal.sum_sales_days",
+        "schedule": crontab(minute=10),  # hourly: the dashboard's recent days, late readings
+    },
     "outages-detect": {
         "task": "outages.detect",
         "schedule": 60.0,  # every minute; a run that finds another still going skips

@@ -17,21 +17,25 @@ Figures are aggregated in PostgreSQL (decision 0542):
 * **Reporting vs silent** — supply points with a supplying contract today, and
   whether they sent a reading for an interval in the last 24 hours.
 
-The month's earlier days change rarely; they are cached for 10 minutes, today's
-figures are read on every refresh (the page refreshes every 60 s while visible).
+The month's finished days come from a daily roll-up (``SalesDay``): each day is summed
+once (by the hourly ``portal.sum_sales_days`` task, or on the spot when the dashboard
+finds it missing), and the last RECENT_DAYS days are summed again every hour to take in
+late and corrected readings. Today's figures and the reporting count are read from the
+readings and shared for a minute (the page refreshes every 60 s while visible).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -42,10 +46,16 @@ from apps.core import clock
 from apps.core.money import round_energy, round_money
 from apps.core.staff import staff_verified_required
 from apps.metering.models import IntervalReading, SupplyPoint
+from apps.portal.models import SalesDay, SalesDayComputed
 from apps.tariffs.models import EnergyRate, PriceVersion, Tariff
 
 PERMISSION = "metering.view_intervalreading"
-EARLIER_DAYS_CACHE_SECONDS = 600
+#: Today's figures and the reporting count are shared by every look within a minute (the
+#: page refreshes every 60 s).
+LIVE_CACHE_SECONDS = 60
+#: Finished days summed again every hour, for readings that arrive or are corrected late.
+RECENT_DAYS = 3
+ROLLUP_LOCK = 0x0573_A1E5  # pg_advisory_xact_lock key: one roll-up at a time
 SILENT_SHOWN = 20
 SUPPLYING_NOW = (Contract.Status.ACTIVE, Contract.Status.COOLING_OFF)
 ZERO = Decimal(0)
@@ -55,7 +65,8 @@ def _table(model: type) -> str:
     return connection.ops.quote_name(model._meta.db_table)  # type: ignore[attr-defined]
 
 
-# One row per (tariff, segment): kWh, revenue before rounding, kWh without a price.
+# One row per (local day, tariff, segment): kWh, revenue before rounding, kWh without a
+# price. The dashboard sums the rows of several days per (tariff, segment).
 _SALES_SQL = f"""
 WITH daily AS (
     SELECT r.supply_point_id, (r.interval_start AT TIME ZONE %(tz)s)::date AS day,
@@ -66,7 +77,7 @@ WITH daily AS (
 ), rates AS (
     SELECT version_id, AVG(rate) AS rate FROM {_table(EnergyRate)} GROUP BY version_id
 )
-SELECT t.id, t.name, cu.segment,
+SELECT d.day, t.id, t.name, cu.segment,
        SUM(d.kwh) AS kwh,
        COALESCE(SUM(d.kwh * er.rate), 0) AS revenue,
        COALESCE(SUM(d.kwh) FILTER (WHERE er.rate IS NULL), 0) AS unpriced_kwh
@@ -84,8 +95,8 @@ LEFT JOIN {_table(Customer)} cu ON cu.id = a.customer_id
 LEFT JOIN {_table(PriceVersion)} pv ON pv.tariff_id = c.tariff_id
      AND pv.valid_from <= d.day AND (pv.valid_to IS NULL OR pv.valid_to > d.day)
 LEFT JOIN rates er ON er.version_id = pv.id
-GROUP BY t.id, t.name, cu.segment
-ORDER BY t.name NULLS LAST, t.id, cu.segment
+GROUP BY d.day, t.id, t.name, cu.segment
+ORDER BY d.day, t.name NULLS LAST, t.id, cu.segment
 """  # noqa: S608 - table names come from the models; values are parameters
 
 _REPORTING_SQL = f"""
@@ -119,10 +130,10 @@ class _Raw:
 Key = tuple[int | None, str | None, str | None]  # tariff id, tariff name, segment
 
 
-def _sales(*, first: dt.date, end: dt.date) -> dict[Key, _Raw]:
-    """Raw sums for local days [first, end) per (tariff, segment)."""
+def _sales_by_day(*, first: dt.date, end: dt.date) -> list[tuple[dt.date, Key, _Raw]]:
+    """Raw sums per local day in [first, end) and (tariff, segment), from the readings."""
     if first >= end:
-        return {}
+        return []
     tz = clock.local_zone()
     params: dict[str, Any] = {
         "tz": str(tz),
@@ -131,10 +142,101 @@ def _sales(*, first: dt.date, end: dt.date) -> dict[Key, _Raw]:
     }
     with connection.cursor() as cursor:
         cursor.execute(_SALES_SQL, params)
-        return {
-            (tariff_id, name, segment): _Raw(kwh, revenue, unpriced)
-            for tariff_id, name, segment, kwh, revenue, unpriced in cursor.fetchall()
-        }
+        return [
+            (day, (tariff_id, name, segment), _Raw(kwh, revenue, unpriced))
+            for day, tariff_id, name, segment, kwh, revenue, unpriced in cursor.fetchall()
+        ]
+
+
+def _summed(rows: Iterable[tuple[dt.date, Key, _Raw]]) -> dict[Key, _Raw]:
+    sums: dict[Key, _Raw] = {}
+    for _day, key, raw in rows:
+        before = sums.get(key)
+        sums[key] = (
+            raw
+            if before is None
+            else _Raw(
+                before.kwh + raw.kwh,
+                before.revenue + raw.revenue,
+                before.unpriced_kwh + raw.unpriced_kwh,
+            )
+        )
+    return sums
+
+
+def _sales(*, first: dt.date, end: dt.date) -> dict[Key, _Raw]:
+    """Raw sums for local days [first, end) per (tariff, segment), from the readings."""
+    return _summed(_sales_by_day(first=first, end=end))
+
+
+def sales_days_sum(*, first: dt.date, end: dt.date, now: dt.datetime) -> int:
+    """Sum the local days [first, end) from the readings into the roll-up; days summed.
+
+    Replaces what the roll-up held for those days (idempotent: running it again with the
+    same readings stores the same rows), and marks each day complete, also a day with no
+    readings. One roll-up at a time (advisory lock), so two never interleave a day.
+    """
+    if first >= end:
+        return 0
+    rows = _sales_by_day(first=first, end=end)
+    days = [first + dt.timedelta(days=n) for n in range((end - first).days)]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+        SalesDay.objects.filter(day__gte=first, day__lt=end).delete()
+        SalesDay.objects.bulk_create(
+            SalesDay(
+                day=day,
+                tariff_id=tariff_id,
+                tariff_name=name or "",
+                segment=segment or "",
+                kwh=raw.kwh,
+                revenue=raw.revenue,
+                unpriced_kwh=raw.unpriced_kwh,
+            )
+            for day, (tariff_id, name, segment), raw in rows
+        )
+        SalesDayComputed.objects.bulk_create(
+            [SalesDayComputed(day=day, computed_at=now) for day in days],
+            update_conflicts=True,
+            unique_fields=["day"],
+            update_fields=["computed_at"],
+        )
+    return len(days)
+
+
+def _earlier_days(*, first: dt.date, end: dt.date, now: dt.datetime) -> dict[Key, _Raw]:
+    """Sums for the finished days [first, end) from the roll-up, summing missing days first."""
+    if first >= end:
+        return {}
+    done = set(
+        SalesDayComputed.objects.filter(day__gte=first, day__lt=end).values_list("day", flat=True)
+    )
+    day = first
+    while day < end:  # each run of days not summed yet, in one pass over its readings
+        if day in done:
+            day += dt.timedelta(days=1)
+            continue
+        run_end = day
+        while run_end < end and run_end not in done:
+            run_end += dt.timedelta(days=1)
+        sales_days_sum(first=day, end=run_end, now=now)
+        day = run_end
+    stored = SalesDay.objects.filter(day__gte=first, day__lt=end).values_list(
+        "day", "tariff_id", "tariff_name", "segment", "kwh", "revenue", "unpriced_kwh"
+    )
+    return _summed(
+        (day, (tariff_id, name or None, segment or None), _Raw(kwh, revenue, unpriced))
+        for day, tariff_id, name, segment, kwh, revenue, unpriced in stored
+    )
+
+
+def sales_days_refresh(*, today: dt.date, now: dt.datetime) -> int:
+    """Sum again the last RECENT_DAYS finished days, where late and corrected readings land.
+
+    Older days stay as summed; ``manage.py sum_sales_days --from DATE`` sums them again.
+    """
+    return sales_days_sum(first=today - dt.timedelta(days=RECENT_DAYS), end=today, now=now)
 
 
 @dataclass(slots=True)
@@ -215,24 +317,9 @@ def _table_of(
     return SalesTable(rows=rows, total=total)
 
 
-def ops_figures(*, as_of: dt.datetime) -> OpsFigures:
-    """Everything the dashboard shows, as of ``as_of`` (three queries, one of them cached)."""
-    tz = clock.local_zone()
-    today = as_of.astimezone(tz).date()
-    month_start = today.replace(day=1)
-    tomorrow = today + dt.timedelta(days=1)
-    earlier: dict[Key, _Raw] = cast(
-        "dict[Key, _Raw]",
-        cache.get_or_set(
-            f"ops:sales:{month_start.isoformat()}:{today.isoformat()}",
-            lambda: _sales(first=month_start, end=today),
-            EARLIER_DAYS_CACHE_SECONDS,
-        ),
-    )
-    current = _sales(first=today, end=tomorrow)
-    no_contract = str(_("No contract that day"))
-    tariff_labels = {"": no_contract}
-    segment_labels = {**{str(k): str(v) for k, v in Customer.Segment.choices}, "": no_contract}
+def _reporting(*, today: dt.date, as_of: dt.datetime) -> tuple[int, int, list[str]]:
+    """Supply points supplied today, how many sent a reading in the last 24 h, and a
+    sample of the silent ones."""
     with connection.cursor() as cursor:
         cursor.execute(
             _REPORTING_SQL,
@@ -245,6 +332,35 @@ def ops_figures(*, as_of: dt.datetime) -> OpsFigures:
             },
         )
         supplied, reporting, silent_sample = cursor.fetchone()
+    return supplied, reporting, list(silent_sample or [])
+
+
+def ops_figures(*, as_of: dt.datetime) -> OpsFigures:
+    """Everything the dashboard shows, as of ``as_of``.
+
+    The month's finished days come from the daily roll-up (summed on the spot if a day is
+    missing). Today's figures and the reporting count are read from the readings and
+    shared by every look within the same minute.
+    """
+    tz = clock.local_zone()
+    today = as_of.astimezone(tz).date()
+    month_start = today.replace(day=1)
+    tomorrow = today + dt.timedelta(days=1)
+    earlier = _earlier_days(first=month_start, end=today, now=as_of)
+    current, (supplied, reporting, silent_sample) = cast(
+        "tuple[dict[Key, _Raw], tuple[int, int, list[str]]]",
+        cache.get_or_set(
+            f"ops:live:{as_of:%Y%m%d%H%M}",
+            lambda: (
+                _sales(first=today, end=tomorrow),
+                _reporting(today=today, as_of=as_of),
+            ),
+            LIVE_CACHE_SECONDS,
+        ),
+    )
+    no_contract = str(_("No contract that day"))
+    tariff_labels = {"": no_contract}
+    segment_labels = {**{str(k): str(v) for k, v in Customer.Segment.choices}, "": no_contract}
     return OpsFigures(
         as_of=as_of,
         today=today,
@@ -254,7 +370,7 @@ def ops_figures(*, as_of: dt.datetime) -> OpsFigures:
         supplied=supplied,
         reporting=reporting,
         silent=supplied - reporting,
-        silent_sample=list(silent_sample or []),
+        silent_sample=silent_sample,
     )
 
 
@@ -262,7 +378,7 @@ def _context() -> dict[str, object]:
     return {
         "figures": ops_figures(as_of=clock.now()),
         "currency": settings.WATTLINE_CURRENCY,
-        "cache_minutes": EARLIER_DAYS_CACHE_SECONDS // 60,
+        "recent_days": RECENT_DAYS,
     }
 
 

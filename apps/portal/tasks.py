@@ -44,3 +44,12 @@ def scan_alerts_chunk(supply_point_ids: list[int], as_of: str) -> dict[str, int]
         "alerts": len(outcome.alerts),
         "notifications": outcome.notifications,
     }
+
+
+@shared_task(name="portal.sum_sales_days", time_limit=1800, soft_time_limit=1740)
+def sum_sales_days() -> int:
+    """Hourly: sum the operations dashboard's recent finished days again (idempotent)."""
+    from apps.portal.ops_dashboard import sales_days_refresh
+
+    now = clock.now()
+    return sales_days_refresh(today=now.astimezone(clock.local_zone()).date(), now=now)

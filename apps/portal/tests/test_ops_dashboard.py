@@ -222,3 +222,86 @@ def test_visitors_are_sent_to_sign_in() -> None:
     response = Client().get(PAGE)
     assert response.status_code == 302
     assert response["Location"].startswith("/account/login/")
+
+
+# -- the daily roll-up ------------------------------------------------------------------------
+
+
+def _stored() -> list[tuple[object, ...]]:
+    from apps.portal.models import SalesDay
+
+    return list(
+        SalesDay.objects.order_by("day", "tariff_name", "segment").values_list(
+            "day", "tariff_name", "segment", "kwh", "revenue", "unpriced_kwh"
+        )
+    )
+
+
+def test_finished_days_are_summed_once_and_then_read_from_the_roll_up(
+    month: dict[str, SupplyPoint],
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.portal.models import SalesDayComputed
+
+    as_of = NOW.astimezone(dt.UTC)
+    first = ops_figures(as_of=as_of)
+    # Every finished day of the month is summed, also the days without readings.
+    assert list(SalesDayComputed.objects.order_by("day").values_list("day", flat=True)) == [
+        dt.date(2026, 9, day) for day in range(1, 15)
+    ]
+    assert _stored() == [
+        (dt.date(2026, 9, 3), "Flat 24", "RESIDENTIAL", D("10.000"), D("1.5"), D("0.000")),
+        (dt.date(2026, 9, 9), "Flat 24", "SME", D("2.000"), D("0.3"), D("0.000")),
+        (dt.date(2026, 9, 10), "Night Saver", "SME", D("5.000"), D("1.0"), D("0.000")),
+        (dt.date(2026, 9, 13), "Flat 24", "RESIDENTIAL", D("4.000"), D("0.6"), D("0.000")),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        again = ops_figures(as_of=as_of + dt.timedelta(minutes=1))
+    read_readings = [q["sql"] for q in queries if "metering_intervalreading" in q["sql"]]
+    # Only today's figures and the reporting count read the readings now (once a minute).
+    assert len(read_readings) == 2
+    assert rows(again.by_tariff.rows) == rows(first.by_tariff.rows)
+    assert rows([again.by_segment.total]) == rows([first.by_segment.total])
+
+
+def test_recent_days_take_in_late_readings_and_older_days_need_the_command(
+    month: dict[str, SupplyPoint],
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.portal.ops_dashboard import sales_days_refresh
+
+    as_of = NOW.astimezone(dt.UTC)
+    ops_figures(as_of=as_of)
+    read(month["home"], at(14, 9), "2.000")  # yesterday: within the recent days
+    read(month["home"], at(2, 9), "3.000")  # two weeks ago: settled
+    assert sales_days_refresh(today=dt.date(2026, 9, 15), now=as_of) == 3
+    figures = ops_figures(as_of=as_of)
+    assert rows([figures.by_tariff.total]) == [
+        ("", "6.500", "0.90", "1.500", "29.500", "4.60", "1.500")
+    ]
+    out = StringIO()
+    call_command("sum_sales_days", "--from", "2026-09-01", "--to", "2026-09-02", stdout=out)
+    assert out.getvalue().strip() == "Summed 2 days, 2026-09-01 to 2026-09-02."
+    figures = ops_figures(as_of=as_of)
+    assert rows([figures.by_tariff.total]) == [
+        ("", "6.500", "0.90", "1.500", "32.500", "5.05", "1.500")
+    ]
+    before = _stored()
+    call_command("sum_sales_days", "--from", "2026-09-01", "--to", "2026-09-14", stdout=out)
+    assert _stored() == before  # summing again with the same readings changes nothing
+
+
+def test_the_command_refuses_days_that_are_not_finished(frozen: None) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="only finished days"):
+        call_command("sum_sales_days", "--from", "2026-09-14", "--to", "2026-09-15")
+    with pytest.raises(CommandError, match="before the first"):
+        call_command("sum_sales_days", "--from", "2026-09-10", "--to", "2026-09-09")
+    with pytest.raises(CommandError, match="is not a date"):
+        call_command("sum_sales_days", "--from", "14/09/2026")
