@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Membership, User
@@ -359,19 +360,18 @@ def _apply_refund(*, gateway: str, event: GatewayEventData, payment: Payment) ->
         )
         return EventOutcome.CONFLICT
     if booked > 0:
+        number = payment.bill.invoice_number if payment.bill else ""
+
+        def refunded() -> tuple[str, str]:
+            return _("Refund on its way"), _(
+                "We refunded %(amount)s %(currency)s of your card payment for bill %(number)s. "
+                "Your bank usually shows it within 5 to 10 days."
+            ) % {"amount": booked, "currency": payment.currency, "number": number}
+
         _notify(
             payment,
             kind=REFUND_NOTIFICATION_KIND,
-            title=_("Refund on its way"),
-            body=_(
-                "We refunded %(amount)s %(currency)s of your card payment for bill %(number)s. "
-                "Your bank usually shows it within 5 to 10 days."
-            )
-            % {
-                "amount": booked,
-                "currency": payment.currency,
-                "number": payment.bill.invoice_number if payment.bill else "",
-            },
+            message=refunded,
             dedupe_key=f"payment:{payment.pk}:refund:{total}",
         )
     return EventOutcome.PROCESSED
@@ -418,25 +418,31 @@ def _apply_dispute(*, gateway: str, event: GatewayEventData, payment: Payment) -
 
 
 def _notify_paid(payment: Payment) -> None:
+    number = payment.bill.invoice_number if payment.bill else ""
+
+    def received() -> tuple[str, str]:
+        return _("Payment received"), _(
+            "We received your card payment of %(amount)s %(currency)s for bill %(number)s. "
+            "Thank you."
+        ) % {"amount": payment.amount, "currency": payment.currency, "number": number}
+
     _notify(
         payment,
         kind=NOTIFICATION_KIND,
-        title=_("Payment received"),
-        body=_(
-            "We received your card payment of %(amount)s %(currency)s for bill %(number)s. "
-            "Thank you."
-        )
-        % {
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "number": payment.bill.invoice_number if payment.bill else "",
-        },
+        message=received,
         dedupe_key=f"payment:{payment.pk}:succeeded",
     )
 
 
-def _notify(payment: Payment, *, kind: str, title: str, body: str, dedupe_key: str) -> None:
-    """Tell whoever started ``payment`` (or the account's owners) in-app and by email."""
+def _notify(
+    payment: Payment,
+    *,
+    kind: str,
+    message: Callable[[], tuple[str, str]],
+    dedupe_key: str,
+) -> None:
+    """Tell whoever started ``payment`` (or the account's owners) in-app and by email,
+    each in their own language (``message`` gives the title and body in the active one)."""
     payer_id = payment.details.get("started_by")
     users = list(User.objects.filter(pk=payer_id)) if payer_id else []
     if not users:
@@ -449,6 +455,8 @@ def _notify(payment: Payment, *, kind: str, title: str, body: str, dedupe_key: s
             .order_by("id")
         ]
     for user in users:
+        with translation.override(user.preferred_language or settings.LANGUAGE_CODE):
+            title, body = message()
         notification_send(
             user=user,
             kind=kind,

@@ -911,3 +911,17 @@ def test_refunds_waiting_for_the_gateway_count_against_what_is_left(
     assert len(http.calls) == 1
     payment.refresh_from_db()
     assert [r["refund"] for r in payment.details["refund_requests"]] == ["re_1"]
+
+
+def test_card_notifications_are_in_the_customers_language(
+    customer, account, bill, staff_client_for
+) -> None:
+    customer.preferred_language = "es"
+    customer.save(update_fields=["preferred_language"])
+    payment = paid(bill, customer)
+    client = staff_client_for("billing_specialist")
+    client.post(reverse("admin:billing_payment_refund", args=[payment.pk]), {"amount": "1.25"})
+    notes = dict(Notification.objects.filter(user=customer).values_list("kind", "title"))
+    assert notes == {"payment_received": "Pago recibido", "payment_refunded": "Reembolso en camino"}
+    body = Notification.objects.get(user=customer, kind="payment_refunded").body
+    assert body.startswith("Hemos reembolsado 1.25 EUR de su pago con tarjeta de la factura ")
