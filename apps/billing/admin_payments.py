@@ -28,6 +28,7 @@ from apps.accounts.models import User
 from apps.billing.models import GatewayEvent, Payment
 from apps.billing.payments import RefundError, card_refund_request
 from apps.billing.selectors import payment_refunded_amount
+from apps.core.admin_site import ReadOnlyModelAdmin
 
 
 class RefundForm(forms.Form):
@@ -169,19 +170,10 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(GatewayEvent)
-class GatewayEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class GatewayEventAdmin(ReadOnlyModelAdmin):
     list_display = ("received_at", "gateway", "event_type", "event_id", "outcome", "processed_at")
     list_filter = (NeedsAttentionFilter, "outcome", "gateway", "event_type")
     search_fields = ("event_id",)
     ordering = ("-received_at", "-id")
     show_full_result_count = False
     readonly_fields = [field.name for field in GatewayEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

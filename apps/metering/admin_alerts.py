@@ -7,28 +7,15 @@ Imported by ``apps/metering/admin.py``; the classes register themselves.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.admin_site import ReadOnlyModelAdmin
 from apps.metering.models import AlertPreference, ConsumptionAlert
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(ConsumptionAlert)
-class ConsumptionAlertAdmin(_ReadOnly):
+class ConsumptionAlertAdmin(ReadOnlyModelAdmin):
     list_display = ("supply_point", "kind", "day", "observed", "expected", "detected_at")
     list_filter = ("kind",)
     date_hierarchy = "day"
@@ -42,7 +29,7 @@ class ConsumptionAlertAdmin(_ReadOnly):
 
 
 @admin.register(AlertPreference)
-class AlertPreferenceAdmin(_ReadOnly):
+class AlertPreferenceAdmin(ReadOnlyModelAdmin):
     list_display = ("supply_point", "sensitivity", "switched_off", "updated_at")
     list_filter = ("sensitivity",)
     search_fields = ("supply_point__external_id",)

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.admin_site import ReadOnlyModelAdmin
 from apps.metering.models import ImportBatch, ReadingRevision
 from apps.metering.uploads import (
     UploadRefused,
@@ -131,7 +132,7 @@ class ImportBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ReadingRevision)
-class ReadingRevisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadingRevisionAdmin(ReadOnlyModelAdmin):
     list_display = (
         "supply_point",
         "interval_start",
@@ -147,12 +148,3 @@ class ReadingRevisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("supply_point__external_id",)
     ordering = ("-replaced_at", "-id")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core import clock
-from apps.core.admin_site import ReadOnlyInline
+from apps.core.admin_site import ReadOnlyInline, ReadOnlyModelAdmin
 from apps.outages import services
 from apps.outages.models import (
     Feeder,
@@ -164,7 +164,7 @@ class OutageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(OutagePoint)
-class OutagePointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OutagePointAdmin(ReadOnlyModelAdmin):
     list_display = ("supply_point", "outage", "lost_at", "restored_at", "source")
     list_select_related = ("supply_point", "outage")
     list_filter = ("source",)
@@ -172,12 +172,3 @@ class OutagePointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     raw_id_fields = ("outage", "supply_point")
     ordering = ("-lost_at", "-id")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -21,6 +21,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.admin_site import ReadOnlyModelAdmin
 from apps.tariffs import services
 from apps.tariffs.forms import (
     EnergyRateInlineFormSet,
@@ -335,7 +336,7 @@ class CappedCountPaginator(Paginator):
 
 
 @admin.register(MarketPrice)
-class MarketPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MarketPriceAdmin(ReadOnlyModelAdmin):
     """Read-only: the market app fills these prices."""
 
     list_display = ("series", "starts_at", "price_per_kwh")
@@ -345,15 +346,6 @@ class MarketPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 __all__ = [
