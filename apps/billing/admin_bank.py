@@ -227,7 +227,7 @@ class BankStatementAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     _(
                         "Statement %(id)s imported: %(credits)s credits, %(matched)s matched, "
                         "%(partial)s partly paid, %(overpaid)s overpaid, %(unmatched)s waiting "
-                        "for review; %(returns)s direct-debit returns booked; %(debits)s "
+                        "for review; %(returns)s returned payments booked; %(debits)s "
                         "other debits ignored."
                     )
                     % {

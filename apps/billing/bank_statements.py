@@ -21,13 +21,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.fields.json import KeyTextTransform
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Account, User
 from apps.billing.camt053 import Camt053Document, Camt053Entry, Camt053Invalid, camt053_read
 from apps.billing.direct_debit import UnknownReturnReason, direct_debit_return
 from apps.billing.issuing import creditor_reference_is_valid
-from apps.billing.ledger import PaymentStateError, payment_record
+from apps.billing.ledger import PaymentStateError, payment_mark_returned, payment_record
 from apps.billing.models import BankStatement, BankStatementEntry, Bill, Payment
 from apps.billing.selectors import bill_by_payment_reference, bill_open_amount
 from apps.core import clock
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 #: not a statement.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 EURO = "EUR"
+#: Return reason kept on a bank transfer reversed without an ISO reason code.
+REVERSED = "RVSL"
 #: pg_advisory_xact_lock namespace: one import per bank account at a time.
 _LOCK_NAMESPACE = 7_110_001
 #: At most this many look-ups per credit when searching the free text for a reference.
@@ -81,7 +84,8 @@ class ImportSummary:
     partial: int
     overpaid: int
     unmatched: int
-    #: Debits that returned one of our direct-debit collections, booked as returns.
+    #: Debits that gave back a payment we had booked (a returned direct debit, a recalled
+    #: bank transfer), booked as that payment's return.
     returns_booked: int
     debits_ignored: int
     not_booked_ignored: int
@@ -105,10 +109,11 @@ def bank_statement_import(
     bank-transfer payments: MATCHED (exact), PARTIAL (less than open) or OVERPAID (more;
     the surplus stays on the account as credit). Credits without a payable bill, in
     another currency, or seemingly imported before are stored as UNMATCHED, nothing
-    booked. A booked debit that returns one of our direct-debit collections (its
-    end-to-end id and an ISO return reason code) is booked as that debit's return through
-    ``direct_debit.direct_debit_return`` when the amount agrees. Other debits, pending and
-    reversal entries are only counted.
+    booked. A booked debit that gives back a payment we booked is booked as its return
+    when the amount agrees: one of our direct-debit collections (its end-to-end id and an
+    ISO return reason, through ``direct_debit.direct_debit_return``), or a bank transfer
+    the payer's bank recalled (the payer's end-to-end id, with a return reason or the
+    reversal indicator). Other debits, pending and reversal credits are only counted.
 
     Raises BankStatementRefused (nothing stored) when the file is empty or too big, not
     valid camt.053.001.02, for another bank account than ours, already imported (same
@@ -202,19 +207,21 @@ def bank_statement_import(
 
 
 def _book_return(item: Camt053Entry, *, statement: BankStatement, actor: User | None) -> bool:
-    """Book ``item`` as the return of our direct debit it names; False if it is not one.
+    """Book ``item`` as the return of the payment it names; False if it names none.
 
-    Leaves it alone (and logs why) when no collection has that end-to-end id, the amount
-    differs, the reason code is unknown, or the payment cannot be returned (refunded).
-    A collection already returned stays as it is and is not counted again.
+    First our direct-debit collections (by their end-to-end id), then bank transfers we
+    booked (by the payer's end-to-end id and the amount: a transfer the payer's bank
+    recalled). Leaves it alone (and logs why) when nothing matches, the amount differs,
+    the reason code is unknown, or the payment cannot be returned (refunded). A payment
+    already returned stays as it is and is not counted again.
     """
     debit = Payment.objects.filter(
         end_to_end_id=item.end_to_end_id, method=Payment.Method.DIRECT_DEBIT
     ).first()
-    why = ""
     if debit is None:
-        why = "no direct debit has this end-to-end id"
-    elif item.currency != EURO or round_money(item.amount) != debit.amount:
+        return _book_reversed_transfer(item, statement=statement, actor=actor)
+    why = ""
+    if item.currency != EURO or round_money(item.amount) != debit.amount:
         why = "the returned amount differs from the collection"
     elif debit.status in (Payment.Status.RETURNED, Payment.Status.FAILED):
         return False
@@ -225,6 +232,48 @@ def _book_return(item: Camt053Entry, *, statement: BankStatement, actor: User | 
                     end_to_end_id=item.end_to_end_id, reason_code=item.return_reason, actor=actor
                 )
         except (UnknownReturnReason, PaymentStateError) as exc:
+            why = str(exc)
+        else:
+            return True
+    logger.warning(
+        "bank statement return not booked",
+        extra={
+            "statement": statement.statement_id,
+            "entry": item.reference,
+            "end_to_end_id": item.end_to_end_id,
+            "reason": why,
+        },
+    )
+    return False
+
+
+def _book_reversed_transfer(
+    item: Camt053Entry, *, statement: BankStatement, actor: User | None
+) -> bool:
+    transfer = (
+        Payment.objects.filter(
+            method=Payment.Method.BANK_TRANSFER,
+            amount=round_money(item.amount),
+            currency=item.currency,
+        )
+        .alias(payer_e2e=KeyTextTransform("end_to_end_id", "details"))
+        .filter(payer_e2e=item.end_to_end_id)
+        .order_by("-received_at", "-id")
+        .first()
+    )
+    why = "no direct debit or bank transfer of this amount has this end-to-end id"
+    if transfer is not None:
+        if transfer.status == Payment.Status.RETURNED:
+            return False
+        label = (f"staff:{actor.email}" if actor else "system:bank-statement")[:80]
+        try:
+            with transaction.atomic():
+                payment_mark_returned(
+                    payment=transfer,
+                    reason_code=item.return_reason or REVERSED,
+                    actor_label=label,
+                )
+        except PaymentStateError as exc:
             why = str(exc)
         else:
             return True

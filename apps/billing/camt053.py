@@ -110,14 +110,15 @@ class Camt053Document:
 
     @property
     def returns(self) -> tuple[Camt053Entry, ...]:
-        """Booked debits that return a payment: an end-to-end id and a return reason."""
+        """Booked debits that give a payment back: an end-to-end id, and a return reason
+        or the reversal indicator (a debit reversing a credit)."""
         return tuple(
             entry
             for entry in self.entries
             if entry.indicator == DEBIT
             and entry.status == BOOKED
             and entry.end_to_end_id
-            and entry.return_reason
+            and (entry.return_reason or entry.reversal)
         )
 
     @property

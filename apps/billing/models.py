@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -569,7 +570,15 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_positive"),
         ]
-        indexes = [models.Index(fields=["account", "created_at"], name="billing_payment_acct_idx")]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="billing_payment_acct_idx"),
+            # A reversed bank transfer on a statement names the payer's end-to-end id.
+            models.Index(
+                KeyTextTransform("end_to_end_id", "details"),
+                condition=Q(method="BANK_TRANSFER"),
+                name="billing_payment_payer_e2e_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.amount} {self.status}"

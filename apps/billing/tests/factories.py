@@ -95,3 +95,44 @@ def issued_bill(
         Bill.objects.filter(pk=bill.pk).update(due_date=due_date)
     bill.refresh_from_db()
     return bill
+
+
+def camt053_debits(*entries: tuple[str, str, str, str], reversal: bool = False) -> bytes:
+    """A camt.053.001.02 statement of our account (ES91-2026-11-21) with one booked debit
+    per (entry reference, amount, end-to-end id, return reason code or "" for none);
+    ``reversal`` marks each as reversing a credit (``RvslInd``)."""
+
+    def entry(ref: str, amount: str, end_to_end: str, code: str) -> str:
+        reason = f"<RtrInf><Rsn><Cd>{code}</Cd></Rsn></RtrInf>" if code else ""
+        return f"""
+      <Ntry>
+        <NtryRef>{ref}</NtryRef>
+        <Amt Ccy="EUR">{amount}</Amt>
+        <CdtDbtInd>DBIT</CdtDbtInd>{"<RvslInd>true</RvslInd>" if reversal else ""}
+        <Sts>BOOK</Sts>
+        <BookgDt><Dt>2026-11-21</Dt></BookgDt>
+        <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>UPDD</SubFmlyCd></Fmly></Domn></BkTxCd>
+        <NtryDtls>
+          <TxDtls>
+            <Refs><EndToEndId>{end_to_end}</EndToEndId></Refs>{reason}
+          </TxDtls>
+        </NtryDtls>
+      </Ntry>"""
+
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
+  <BkToCstmrStmt>
+    <GrpHdr><MsgId>CAIX20261121-0001</MsgId><CreDtTm>2026-11-22T06:15:00+01:00</CreDtTm></GrpHdr>
+    <Stmt>
+      <Id>ES91-2026-11-21</Id>
+      <CreDtTm>2026-11-22T06:15:00+01:00</CreDtTm>
+      <Acct><Id><IBAN>ES9121000418450200051332</IBAN></Id><Ccy>EUR</Ccy></Acct>
+      <Bal>
+        <Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp>
+        <Amt Ccy="EUR">10000.00</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd>
+        <Dt><Dt>2026-11-21</Dt></Dt>
+      </Bal>{"".join(entry(*item) for item in entries)}
+    </Stmt>
+  </BkToCstmrStmt>
+</Document>""".encode()

@@ -30,7 +30,7 @@ from apps.billing.bank_statements import (
 from apps.billing.camt053 import Camt053Invalid, camt053_read
 from apps.billing.models import BankStatement, BankStatementEntry, Bill, LedgerEntry, Payment
 from apps.billing.selectors import account_balance, bill_open_amount
-from apps.billing.tests.factories import issued_bill, madrid, make_account
+from apps.billing.tests.factories import camt053_debits, issued_bill, madrid, make_account
 from apps.core import clock
 from conftest import verified_client
 
@@ -654,7 +654,7 @@ def test_the_command_imports_a_statement(bills: Bills, tmp_path: Path) -> None:
 
     assert out.getvalue().strip() == (
         "Statement ES91-2026-11-20 (ES9121000418450200051332): 7 credits — 2 matched, 1 partly "
-        "paid, 1 overpaid, 3 waiting for review; 0 direct-debit returns booked; 1 other "
+        "paid, 1 overpaid, 3 waiting for review; 0 returns booked; 1 other "
         "debits and 1 unbooked credits ignored. "
         "Booked 206.75 EUR, 142.50 to review."
     )
@@ -776,3 +776,30 @@ def test_two_exports_of_one_statement_imported_at_once_book_once(
         Decimal("-25.50"),
         Decimal("61.25"),
     ]
+
+
+def test_a_transfer_the_payers_bank_recalls_is_booked_as_returned(
+    bills: Bills, specialist: Any
+) -> None:
+    bank_statement_import(file_name=FILE_NAME, content=STATEMENT, actor=specialist)
+    paid = Payment.objects.get(bank_entry=_entry("E001"))  # ANA-20261119-1, bill 1
+    assert bill_open_amount(bills[0]) == Decimal("0.00")
+    recall = camt053_debits(
+        ("R001", "61.25", "ANA-20261119-1", ""),  # the payer's bank took it back
+        ("R002", "61.25", "NOBODY-1", ""),  # not a payment of ours
+        ("R003", "40.00", "ANA-20261119-1", ""),  # not that payment's amount
+        reversal=True,
+    )
+
+    summary = bank_statement_import(file_name="recall.xml", content=recall, actor=specialist)
+
+    assert (summary.returns_booked, summary.debits_ignored) == (1, 2)
+    paid.refresh_from_db()
+    assert (paid.status, paid.return_reason) == (Payment.Status.RETURNED, "RVSL")
+    assert bill_open_amount(bills[0]) == Decimal("61.25")
+    assert account_balance(bills[0].account) == Decimal("61.25")
+    back = LedgerEntry.objects.get(payment=paid, kind=LedgerEntry.Kind.PAYMENT_RETURNED)
+    assert (back.amount, back.actor_label) == (
+        Decimal("61.25"),
+        "staff:reconciler@staff.example.com",
+    )

@@ -34,7 +34,7 @@ from apps.billing.direct_debit import (
 )
 from apps.billing.models import Bill, DirectDebitBatch, LedgerEntry, Mandate, Payment
 from apps.billing.selectors import account_balance, bill_open_amount
-from apps.billing.tests.factories import issued_bill, madrid, make_account
+from apps.billing.tests.factories import camt053_debits, issued_bill, madrid, make_account
 from apps.core.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -701,46 +701,6 @@ def test_support_agent_cannot_create_or_return_debits(
     assert not DirectDebitBatch.objects.exists()
 
 
-def _return_statement(*entries: tuple[str, str, str, str]) -> bytes:
-    """A camt.053.001.02 statement of our account with one booked debit per
-    (entry reference, amount, end-to-end id, return reason code)."""
-    ntry = "".join(
-        f"""
-      <Ntry>
-        <NtryRef>{ref}</NtryRef>
-        <Amt Ccy="EUR">{amount}</Amt>
-        <CdtDbtInd>DBIT</CdtDbtInd>
-        <Sts>BOOK</Sts>
-        <BookgDt><Dt>2026-11-21</Dt></BookgDt>
-        <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>UPDD</SubFmlyCd></Fmly></Domn></BkTxCd>
-        <NtryDtls>
-          <TxDtls>
-            <Refs><EndToEndId>{end_to_end}</EndToEndId></Refs>
-            <RtrInf><Rsn><Cd>{code}</Cd></Rsn></RtrInf>
-          </TxDtls>
-        </NtryDtls>
-      </Ntry>"""
-        for ref, amount, end_to_end, code in entries
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
-  <BkToCstmrStmt>
-    <GrpHdr><MsgId>CAIX20261121-0001</MsgId><CreDtTm>2026-11-22T06:15:00+01:00</CreDtTm></GrpHdr>
-    <Stmt>
-      <Id>ES91-2026-11-21</Id>
-      <CreDtTm>2026-11-22T06:15:00+01:00</CreDtTm>
-      <Acct><Id><IBAN>ES9121000418450200051332</IBAN></Id><Ccy>EUR</Ccy></Acct>
-      <Bal>
-        <Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp>
-        <Amt Ccy="EUR">10000.00</Amt>
-        <CdtDbtInd>CRDT</CdtDbtInd>
-        <Dt><Dt>2026-11-21</Dt></Dt>
-      </Bal>{ntry}
-    </Stmt>
-  </BkToCstmrStmt>
-</Document>""".encode()
-
-
 def test_returns_on_the_bank_statement_are_booked_against_their_debits(
     two_due_bills: tuple[Bill, Bill], frozen: Any, account: Account, customer: User
 ) -> None:
@@ -749,7 +709,7 @@ def test_returns_on_the_bank_statement_are_booked_against_their_debits(
     bill, payment = _settled(frozen)
     other = Payment.objects.get(debit_batch=payment.debit_batch, bill=two_due_bills[1])
     frozen.move_to(madrid(2026, 11, 22, 9))
-    content = _return_statement(
+    content = camt053_debits(
         ("R001", "61.25", payment.end_to_end_id or "", "AM04"),  # insufficient funds
         ("R002", "1.00", other.end_to_end_id or "", "AM04"),  # not the debit's amount
         ("R003", "9.99", "SOMEONE-ELSES-1", "AC04"),  # not one of ours

@@ -38,7 +38,7 @@ class Command(BaseCommand):
             f"Statement {summary.statement.statement_id} ({summary.statement.iban}): "
             f"{summary.credits} credits — {summary.matched} matched, {summary.partial} partly "
             f"paid, {summary.overpaid} overpaid, {summary.unmatched} waiting for review; "
-            f"{summary.returns_booked} direct-debit returns booked; "
+            f"{summary.returns_booked} returns booked; "
             f"{summary.debits_ignored} other debits and {summary.not_booked_ignored} unbooked "
             f"credits ignored. Booked {summary.amount_booked} EUR, "
             f"{summary.amount_unmatched} to review."
