@@ -7,18 +7,15 @@ from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Account
+
+# Imported here as well: earlier migrations name it as this module's DateRange.
+from apps.core.db import DateRange
 from apps.metering.models import SupplyPoint
 from apps.tariffs.models import Tariff
-
-
-class DateRange(Func):
-    function = "daterange"
-    output_field = models.DateField()
-
 
 LIVE_STATUSES = ("PENDING", "COOLING_OFF", "ACTIVE")
 

@@ -4,17 +4,15 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Func, Q
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from apps.accounts.models import Address
+
+# Imported here as well: earlier migrations name it as this module's DateRange.
+from apps.core.db import DateRange
 from apps.metering.identifiers import InvalidCups, normalise_cups
-
-
-class DateRange(Func):
-    function = "daterange"
-    output_field = models.DateField()  # only used inside exclusion constraints
 
 
 def validate_cups(value: str) -> None:

@@ -15,16 +15,14 @@ from typing import Any
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+# Imported here as well: earlier migrations name it as this module's DateRange.
+from apps.core.db import DateRange
 
 RATE_DIGITS = 16
 RATE_PLACES = 8
-
-
-class DateRange(Func):
-    function = "daterange"
-    output_field = models.DateField()
 
 
 def rate_field(verbose_name: Any, **kwargs: Any) -> models.DecimalField:  # type: ignore[type-arg]
