@@ -169,59 +169,82 @@ def _sales(*, first: dt.date, end: dt.date) -> dict[Key, _Raw]:
     return _summed(_sales_by_day(first=first, end=end))
 
 
-def sales_days_sum(*, first: dt.date, end: dt.date, now: dt.datetime) -> int:
+def sales_days_sum(
+    *, first: dt.date, end: dt.date, now: dt.datetime, missing_only: bool = False
+) -> int:
     """Sum the local days [first, end) from the readings into the roll-up; days summed.
 
     Replaces what the roll-up held for those days (idempotent: running it again with the
     same readings stores the same rows), and marks each day complete, also a day with no
-    readings. One roll-up at a time (advisory lock), so two never interleave a day.
+    readings. With ``missing_only``, only the days not summed yet. One roll-up at a time:
+    the advisory lock is held while reading and writing, so a slower, older sum never
+    overwrites a newer one, and a second viewer waiting for the same missing days finds
+    them done instead of summing them again.
     """
     if first >= end:
         return 0
-    rows = _sales_by_day(first=first, end=end)
-    days = [first + dt.timedelta(days=n) for n in range((end - first).days)]
+    summed = 0
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
-        SalesDay.objects.filter(day__gte=first, day__lt=end).delete()
-        SalesDay.objects.bulk_create(
-            SalesDay(
-                day=day,
-                tariff_id=tariff_id,
-                tariff_name=name or "",
-                segment=segment or "",
-                kwh=raw.kwh,
-                revenue=raw.revenue,
-                unpriced_kwh=raw.unpriced_kwh,
-            )
-            for day, (tariff_id, name, segment), raw in rows
-        )
-        SalesDayComputed.objects.bulk_create(
-            [SalesDayComputed(day=day, computed_at=now) for day in days],
-            update_conflicts=True,
-            unique_fields=["day"],
-            update_fields=["computed_at"],
-        )
-    return len(days)
+        runs = _missing_runs(first=first, end=end) if missing_only else [(first, end)]
+        for run_first, run_end in runs:
+            _store_days(first=run_first, end=run_end, now=now)
+            summed += (run_end - run_first).days
+    return summed
 
 
-def _earlier_days(*, first: dt.date, end: dt.date, now: dt.datetime) -> dict[Key, _Raw]:
-    """Sums for the finished days [first, end) from the roll-up, summing missing days first."""
-    if first >= end:
-        return {}
+def _missing_runs(*, first: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The runs of consecutive days in [first, end) that are not summed yet."""
     done = set(
         SalesDayComputed.objects.filter(day__gte=first, day__lt=end).values_list("day", flat=True)
     )
+    runs: list[tuple[dt.date, dt.date]] = []
     day = first
-    while day < end:  # each run of days not summed yet, in one pass over its readings
+    while day < end:
         if day in done:
             day += dt.timedelta(days=1)
             continue
         run_end = day
         while run_end < end and run_end not in done:
             run_end += dt.timedelta(days=1)
-        sales_days_sum(first=day, end=run_end, now=now)
+        runs.append((day, run_end))
         day = run_end
+    return runs
+
+
+def _store_days(*, first: dt.date, end: dt.date, now: dt.datetime) -> None:
+    rows = _sales_by_day(first=first, end=end)
+    SalesDay.objects.filter(day__gte=first, day__lt=end).delete()
+    SalesDay.objects.bulk_create(
+        SalesDay(
+            day=day,
+            tariff_id=tariff_id,
+            tariff_name=name or "",
+            segment=segment or "",
+            kwh=raw.kwh,
+            revenue=raw.revenue,
+            unpriced_kwh=raw.unpriced_kwh,
+        )
+        for day, (tariff_id, name, segment), raw in rows
+    )
+    SalesDayComputed.objects.bulk_create(
+        [
+            SalesDayComputed(day=first + dt.timedelta(days=n), computed_at=now)
+            for n in range((end - first).days)
+        ],
+        update_conflicts=True,
+        unique_fields=["day"],
+        update_fields=["computed_at"],
+    )
+
+
+def _earlier_days(*, first: dt.date, end: dt.date, now: dt.datetime) -> dict[Key, _Raw]:
+    """Sums for the finished days [first, end) from the roll-up, summing missing days first."""
+    if first >= end:
+        return {}
+    if _missing_runs(first=first, end=end):
+        sales_days_sum(first=first, end=end, now=now, missing_only=True)
     stored = SalesDay.objects.filter(day__gte=first, day__lt=end).values_list(
         "day", "tariff_id", "tariff_name", "segment", "kwh", "revenue", "unpriced_kwh"
     )

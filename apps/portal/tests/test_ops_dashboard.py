@@ -305,3 +305,29 @@ def test_the_command_refuses_days_that_are_not_finished(frozen: None) -> None:
         call_command("sum_sales_days", "--from", "2026-09-10", "--to", "2026-09-09")
     with pytest.raises(CommandError, match="is not a date"):
         call_command("sum_sales_days", "--from", "14/09/2026")
+
+
+def test_a_look_sums_only_the_days_still_missing(month: dict[str, SupplyPoint]) -> None:
+    from apps.portal.models import SalesDayComputed
+    from apps.portal.ops_dashboard import sales_days_sum
+
+    as_of = NOW.astimezone(dt.UTC)
+    ops_figures(as_of=as_of)
+    SalesDayComputed.objects.filter(day=dt.date(2026, 9, 3)).delete()
+    read(month["quiet"], at(13, 9), "1.000")  # day 13 stays as summed: it is not missing
+    stored = _stored()
+
+    assert (
+        sales_days_sum(
+            first=dt.date(2026, 9, 1), end=dt.date(2026, 9, 15), now=as_of, missing_only=True
+        )
+        == 1
+    )
+    assert _stored() == stored
+    assert SalesDayComputed.objects.filter(day=dt.date(2026, 9, 3)).exists()
+    assert (
+        sales_days_sum(
+            first=dt.date(2026, 9, 1), end=dt.date(2026, 9, 15), now=as_of, missing_only=True
+        )
+        == 0
+    )
