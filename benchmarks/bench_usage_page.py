@@ -1,6 +1,7 @@
 """Server time of the customer usage page for a supply point with 2 years of 15-minute data.
 
-Creates, once, in the configured database (``DATABASE_URL``, else the embedded PostgreSQL) a
+Creates, once, in the benchmarks' own database (``_setup.py``: ``BENCH_DATABASE_URL``, else
+a tuned embedded PostgreSQL under var/bench-pgdata; never the development data) a
 customer with an account, a supply point with a time-of-use contract and two years of
 15-minute readings ending now (~70,000 rows, bulk-loaded with COPY into the monthly
 partitions). Later runs reuse that data and only top it up to the current time.
@@ -29,16 +30,14 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 
-import django
+from benchmarks import _setup
 
-django.setup()
+_setup.setup_django()  # the benchmarks' own database, created and migrated
 
 from allauth.account.models import EmailAddress  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
@@ -84,12 +83,6 @@ SHAPE = [
     37,
 ]
 WEEKDAY = ["P3"] * 8 + ["P2"] * 2 + ["P1"] * 4 + ["P2"] * 4 + ["P1"] * 4 + ["P2"] * 2
-
-
-def _check_migrated() -> None:
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        sys.exit("The database has unapplied migrations: run `python manage.py migrate` first.")
 
 
 def _tariff() -> Tariff:
@@ -246,7 +239,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--recreate", action="store_true", help="delete and reload the readings")
     args = parser.parse_args()
-    _check_migrated()
     user, supply_point, _total = prepare(recreate=args.recreate)
 
     client = Client()
