@@ -139,7 +139,7 @@ def bank_statement_import(
     iban = _statement_iban(document)
     statement_id = _statement_id(document)
     _refuse_repeated_references(document)
-    label = (actor_label or (f"staff:{actor.email}" if actor else "system:bank-statement"))[:80]
+    label = actor_label[:80] or _staff_label(actor)
 
     with transaction.atomic():
         _lock_account(iban)
@@ -265,13 +265,12 @@ def _book_reversed_transfer(
     if transfer is not None:
         if transfer.status == Payment.Status.RETURNED:
             return False
-        label = (f"staff:{actor.email}" if actor else "system:bank-statement")[:80]
         try:
             with transaction.atomic():
                 payment_mark_returned(
                     payment=transfer,
                     reason_code=item.return_reason or REVERSED,
-                    actor_label=label,
+                    actor_label=_staff_label(actor),
                 )
         except PaymentStateError as exc:
             why = str(exc)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from apps.accounts.models import Account, User
@@ -50,14 +51,20 @@ def bill_paid_amount(bill: Bill) -> Decimal:
     """Money received against ``bill`` that still stands.
 
     Succeeded payments count, less what was refunded of them in part; returned and wholly
-    refunded payments do not count.
+    refunded payments do not count. One query.
     """
-    standing = Payment.objects.filter(bill=bill, status=Payment.Status.SUCCEEDED)
-    total = standing.aggregate(total=Sum("amount"))["total"]
-    refunded = LedgerEntry.objects.filter(
-        kind=LedgerEntry.Kind.REFUND, payment__in=standing
-    ).aggregate(total=Sum("amount"))["total"]
-    return (total or ZERO) - (refunded or ZERO)
+    refunded = (
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, payment=OuterRef("pk"))
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    total = (
+        Payment.objects.filter(bill=bill, status=Payment.Status.SUCCEEDED)
+        .annotate(refunded=Coalesce(Subquery(refunded), ZERO))
+        .aggregate(total=Sum(F("amount") - F("refunded")))["total"]
+    )
+    return total if total is not None else ZERO
 
 
 def payment_refunded_amount(payment: Payment) -> Decimal:
